@@ -1,0 +1,1 @@
+xmppws.websocket.XMPPWebSocketServerFactory runs any Twisted Words XmlStream factory over WebSocket, choosing the RFC 7395 or the draft-ietf-xmpp-websocket-00 framing per connection; it is also available as the xmppws: server and client endpoint strings and as a twisted.web resource.

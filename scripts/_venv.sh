@@ -1,0 +1,131 @@
+# Shared set-up for scripts/run.sh and scripts/test.sh; source it, don't run it.
+#
+# After sourcing, call:
+#
+#     xmppws_setup ""        # runtime dependencies only
+#     xmppws_setup test      # plus the "test" extra
+#
+# It changes to the repository root, makes sure the Debian packages we need
+# are present, creates .venv with python3 if it is missing, and installs
+# xmppws into it in editable mode.  Nothing here reads standard input.
+
+XMPPWS_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+XMPPWS_VENV="$XMPPWS_ROOT/.venv"
+: "${PYTHON:=python3}"
+
+_xmppws_log() {
+    printf '==> %s\n' "$*" >&2
+}
+
+# Run a command as root: directly when we are root, through sudo when it
+# works without a password, otherwise fail with a message.
+_xmppws_as_root() {
+    if [ "$(id -u)" -eq 0 ]; then
+        "$@"
+    elif command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null; then
+        sudo -n "$@"
+    else
+        _xmppws_log "need root to run: $*"
+        return 1
+    fi
+}
+
+_xmppws_apt_updated=no
+
+# Install Debian packages non-interactively; "apt-get update" runs at most
+# once per script run.
+_xmppws_apt_install() {
+    if ! command -v apt-get >/dev/null 2>&1; then
+        _xmppws_log "apt-get not found; please install: $*"
+        return 1
+    fi
+    if [ "$_xmppws_apt_updated" = no ]; then
+        _xmppws_as_root env DEBIAN_FRONTEND=noninteractive \
+            apt-get update -q </dev/null
+        _xmppws_apt_updated=yes
+    fi
+    _xmppws_as_root env DEBIAN_FRONTEND=noninteractive \
+        apt-get install -y -q --no-install-recommends "$@" </dev/null
+}
+
+# ---------------------------------------------------------------------------
+# HOOK: system dependencies.
+#
+# Every Debian (apt-get) or npm installation the service or the test suite
+# needs goes here, guarded by a check so that a second run installs nothing.
+# The argument is the extra being installed ("" or "test").
+# ---------------------------------------------------------------------------
+install_system_deps() {
+    local extra="${1:-}"
+
+    # Debian ships venv's ensurepip in a separate package (python3-venv).
+    if ! "$PYTHON" -c 'import ensurepip, venv' >/dev/null 2>&1; then
+        _xmppws_log "installing python3-venv"
+        _xmppws_apt_install python3-venv
+    fi
+
+    # Later system packages go below, e.g.:
+    #     if [ "$extra" = test ] && ! command -v prosody >/dev/null 2>&1; then
+    #         _xmppws_apt_install prosody
+    #     fi
+    : "$extra"
+}
+
+_xmppws_check_python() {
+    if ! command -v "$PYTHON" >/dev/null 2>&1; then
+        _xmppws_log "$PYTHON not found; xmppws needs Python 3.11 or later"
+        return 1
+    fi
+    if ! "$PYTHON" -c 'import sys; sys.exit(sys.version_info < (3, 11))'; then
+        _xmppws_log "$PYTHON is $("$PYTHON" -V 2>&1); xmppws needs Python 3.11 or later"
+        return 1
+    fi
+}
+
+# Create .venv if it is missing (or left half-made by an interrupted run).
+_xmppws_ensure_venv() {
+    if [ ! -x "$XMPPWS_VENV/bin/python" ] || [ ! -x "$XMPPWS_VENV/bin/pip" ]; then
+        _xmppws_log "creating $XMPPWS_VENV"
+        rm -rf "$XMPPWS_VENV"
+        "$PYTHON" -m venv "$XMPPWS_VENV"
+        "$XMPPWS_VENV/bin/pip" install --quiet --disable-pip-version-check \
+            --upgrade pip </dev/null
+    fi
+}
+
+# Install xmppws (editable) with the given extra.  The installation is
+# skipped when the packaging files have not changed since the last one.
+#
+# editable_mode=compat puts the repository root on sys.path.  Twisted finds
+# plugins by scanning twisted/plugins/ under every sys.path entry, so this is
+# what makes twistd see twisted/plugins/xmppws_plugin.py from the checkout;
+# setuptools' default editable mode for this layout uses an import hook that
+# twisted.plugin never consults.
+_xmppws_install() {
+    local extra="${1:-}"
+    local target="." stamp digest
+    local mode="editable_mode=compat"
+    if [ -n "$extra" ]; then
+        target=".[$extra]"
+    fi
+    stamp="$XMPPWS_VENV/.xmppws-installed${extra:+-$extra}"
+    digest="$( { echo "$mode"; cat "$XMPPWS_ROOT/pyproject.toml" "$XMPPWS_ROOT/setup.cfg"; } \
+        | "$XMPPWS_VENV/bin/python" -c \
+            'import hashlib, sys; print(hashlib.sha256(sys.stdin.buffer.read()).hexdigest())')"
+    if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$digest" ]; then
+        return 0
+    fi
+    _xmppws_log "installing xmppws${extra:+[$extra]} into $XMPPWS_VENV"
+    "$XMPPWS_VENV/bin/pip" install --disable-pip-version-check \
+        --config-settings "$mode" -e "$target" </dev/null
+    printf '%s\n' "$digest" >"$stamp"
+}
+
+xmppws_setup() {
+    local extra="${1:-}"
+    cd "$XMPPWS_ROOT"
+    _xmppws_check_python
+    install_system_deps "$extra"
+    _xmppws_ensure_venv
+    _xmppws_install "$extra"
+}
