@@ -106,15 +106,37 @@ def _options(kwargs, allowed):
     return options
 
 
-def parseServer(reactor, inner, **kwargs):
+def _innerDescription(args, kwargs):
+    """
+    Recover the inner endpoint description.
+
+    Twisted splits C{xmppws:tcp\\:5280\\:interface=127.0.0.1} at the
+    unescaped C{=}, so the inner description arrives either as the only
+    positional argument or as a keyword whose name holds a C{:}.
+    """
+    inner = list(args)
+    for key in [key for key in kwargs if ":" in key]:
+        inner.append(key + "=" + kwargs.pop(key))
+    if len(inner) != 1:
+        raise ValueError(
+            "an xmppws server endpoint wraps exactly one endpoint, such as "
+            "xmppws:tcp\\:5280\\:interface\\=127.0.0.1"
+        )
+    return inner[0]
+
+
+def parseServer(reactor, *args, **kwargs):
     """
     Parse C{xmppws:INNER[:path=P][:origin=O1,O2][:trustedProxy=N][:namespace=NS]
     [:maxMessageSize=N][:pingInterval=S][:pingTimeout=S][:openTimeout=S]}.
 
-    @param inner: an escaped server endpoint string, such as
-        C{tcp:5280:interface=127.0.0.1} or C{ssl:5281:privateKey=...}.
+    C{INNER} is an escaped server endpoint description, such as
+    C{tcp\\:5280\\:interface=127.0.0.1} or C{ssl\\:5281\\:privateKey=...}.
+    C{path} defaults to C{/xmpp-websocket}; C{path=*} serves any path.
+
     @rtype: L{XMPPWebSocketServerEndpoint}
     """
+    inner = _innerDescription(args, kwargs)
     options = _options(
         kwargs,
         ("path", "origin", "trustedProxy", "namespace") + _INTEGER_OPTIONS,
