@@ -9,13 +9,17 @@ import struct
 from xml.parsers import expat
 
 import txaio
+from twisted.internet.address import IPv4Address
 from twisted.internet.testing import MemoryReactorClock, StringTransport
 from twisted.words.protocols.jabber import xmlstream
+from twisted.words.protocols.jabber.jid import JID
 from twisted.words.xish import domish
 
 from xmppws.framing import NS_STREAMS
 from xmppws.websocket import XMPPWebSocketServerFactory
 
+NS_SASL = "urn:ietf:params:xml:ns:xmpp-sasl"
+AUTH = b"<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='PLAIN'>AGEAYg==</auth>"
 OPEN = b"<open xmlns='urn:ietf:params:xml:ns:xmpp-framing' to='example.com' version='1.0'/>"
 CLOSE = b"<close xmlns='urn:ietf:params:xml:ns:xmpp-framing'/>"
 LEGACY_HEADER = (
@@ -136,21 +140,25 @@ class EchoAuthenticator(xmlstream.ListenAuthenticator):
     """
 
     namespace = "jabber:client"
+    _observing = False
 
     def streamStarted(self, rootElement):
         xmlstream.ListenAuthenticator.streamStarted(self, rootElement)
-        self.xmlstream.thisEntity = self.xmlstream.thisEntity
         if rootElement.hasAttribute("to"):
-            from twisted.words.protocols.jabber.jid import JID
-
             self.xmlstream.thisEntity = JID(rootElement["to"])
         self.xmlstream.sendHeader()
         features = domish.Element((NS_STREAMS, "features"))
         self.xmlstream.send(features)
-        self.xmlstream.addObserver("/*", self._echo)
+        if not self._observing:
+            self._observing = True
+            self.xmlstream.addObserver("/*", self._echo)
 
     def _echo(self, element):
-        if element.name in ("message", "presence", "iq"):
+        if element.name == "auth":
+            # What SASL success does to a stream: reply, then restart.
+            self.xmlstream.send(domish.Element((NS_SASL, "success")))
+            self.xmlstream.reset()
+        elif element.name in ("message", "presence", "iq"):
             to, frm = element.getAttribute("to"), element.getAttribute("from")
             if to:
                 element["from"] = to
@@ -187,7 +195,7 @@ class WebSocketTestClient:
     @ivar frames: every frame received, C{(opcode, payload)}.
     """
 
-    def __init__(self, testCase, streamFactory=None, **factoryOptions):
+    def __init__(self, testCase, streamFactory=None, peer="192.0.2.7", **factoryOptions):
         self.clock = MemoryReactorClock()
         testCase.patch(txaio.config, "loop", self.clock)
         self.streamFactory = streamFactory or echoStreamFactory()
@@ -195,7 +203,9 @@ class WebSocketTestClient:
             self.streamFactory, reactor=self.clock, **factoryOptions
         )
         self.protocol = self.factory.buildProtocol(None)
-        self.transport = ProducerTolerantTransport()
+        self.transport = ProducerTolerantTransport(
+            peerAddress=IPv4Address("TCP", peer, 54321)
+        )
         self.protocol.makeConnection(self.transport)
         self.frames = []
         self._rest = b""
@@ -223,4 +233,24 @@ class WebSocketTestClient:
         return frames
 
     def messages(self):
+        """
+        The text messages the server sent since the last call.
+        """
         return [payload for opcode, payload in self.received() if opcode == OP_TEXT]
+
+    def open(self, header=OPEN):
+        """
+        Complete the handshake and open the stream.
+
+        @return: the server's messages in reply to the header.
+        """
+        self.handshake()
+        self.send(header)
+        return self.messages()
+
+    @property
+    def xmlStream(self):
+        """
+        The XmlStream the server built for this connection.
+        """
+        return self.streamFactory.streams[-1]

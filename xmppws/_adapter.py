@@ -240,6 +240,27 @@ class XMPPWebSocketMixin:
         if isinstance(reason, Failure) and reason.check(domish.ParserError):
             self._sendStreamError("not-well-formed")
 
+    def onMessageFrameBegin(self, length):
+        """
+        Refuse a message at the header of the frame that takes it over the
+        limit, before its payload is buffered.
+        """
+        super().onMessageFrameBegin(length)
+        if (
+            self._streamError is None
+            and self.message_data_total_length > self.factory.maxMessageSize
+        ):
+            self._max_message_size_exceeded(
+                self.message_data_total_length, self.factory.maxMessageSize, None
+            )
+
+    def _max_message_size_exceeded(self, size, limit, reason):
+        self._sendStreamError(
+            "policy-violation",
+            "Messages are limited to %d bytes." % (limit,),
+            CLOSE_MESSAGE_TOO_BIG,
+        )
+
     # Outbound, called by XmlStreamTransport
 
     def _xmppHeader(self, root):

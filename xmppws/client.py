@@ -94,12 +94,12 @@ class XMPPWebSocketClientFactory(WebSocketClientFactory):
         )
         self.xmlStreamFactory = xmlStreamFactory
         self.framingName = framing
+        self.maxMessageSize = maxMessageSize
         self.contentNamespace = contentNamespace
         self.lang = lang
         self.deferred = Deferred()
         self.setProtocolOptions(
             maxFramePayloadSize=maxMessageSize,
-            maxMessagePayloadSize=maxMessageSize,
             autoPingInterval=pingInterval,
             autoPingTimeout=pingTimeout if pingInterval else 0,
             failByDrop=False,

@@ -447,6 +447,10 @@ class LegacyFraming:
 
     def _parseElement(self, data):
         body = _stripDeclaration(data)
+        if body.lstrip()[:9] == b"<!DOCTYPE":
+            raise FramingError(
+                "restricted-xml", "Document type declarations are not allowed in XMPP."
+            )
         parser = _newParser()
         state = {"depth": 0, "count": 0, "text": False}
 

@@ -15,7 +15,7 @@ from autobahn.twisted.resource import WebSocketResource
 from autobahn.twisted.websocket import WebSocketServerFactory, WebSocketServerProtocol
 
 from xmppws import _handshake
-from xmppws._adapter import CLOSE_MESSAGE_TOO_BIG, CLOSE_UNSUPPORTED_DATA, XMPPWebSocketMixin
+from xmppws._adapter import CLOSE_UNSUPPORTED_DATA, XMPPWebSocketMixin
 from xmppws.framing import detectFraming
 
 __all__ = [
@@ -134,13 +134,6 @@ class XMPPWebSocketServerProtocol(XMPPWebSocketMixin, WebSocketServerProtocol):
         if not isBinary:
             self._xmppMessageReceived(payload)
 
-    def _max_message_size_exceeded(self, size, limit, reason):
-        self._sendStreamError(
-            "policy-violation",
-            "Messages are limited to %d bytes." % (limit,),
-            CLOSE_MESSAGE_TOO_BIG,
-        )
-
     def onClose(self, wasClean, code, reason):
         if self.xmppTransport is None:
             return
@@ -216,8 +209,10 @@ class XMPPWebSocketServerFactory(WebSocketServerFactory):
         self.openTimeout = openTimeout
         self.lang = lang
         self.setProtocolOptions(
+            # Autobahn's message limit would apply to what we send too, so
+            # only its frame limit is set; XMPPWebSocketMixin checks the
+            # total of a fragmented message at each frame header.
             maxFramePayloadSize=maxMessageSize,
-            maxMessagePayloadSize=maxMessageSize,
             autoPingInterval=pingInterval,
             autoPingTimeout=pingTimeout if pingInterval else 0,
             openHandshakeTimeout=handshakeTimeout,
