@@ -402,7 +402,7 @@ class XMPPWebSocketMixin:
         if xs is None:
             return
         if self.xmppTransport is not None:
-            self.xmppTransport.disconnecting = True
+            self.xmppTransport.connectionEnded()
         try:
             xs.connectionLost(reason)
         except Exception:

@@ -64,6 +64,7 @@ class XmlStreamTransport:
     producer = None
     streaming = None
     disconnecting = False
+    _producerPaused = False
 
     def __init__(self, connection, tcpTransport, peer, host):
         """
@@ -169,15 +170,23 @@ class XmlStreamTransport:
             )
         self.producer = producer
         self.streaming = streaming
+        self._producerPaused = False
         if "backpressure" in self._pausedBy:
-            if streaming:
-                producer.pauseProducing()
+            self._pauseProducer()
         elif not streaming:
             producer.resumeProducing()
 
     def unregisterProducer(self):
-        self.producer = None
+        """
+        Forget the registered producer, resuming it first if this transport
+        paused it: a producer is never left paused by a consumer it no
+        longer has.
+        """
+        producer, self.producer = self.producer, None
         self.streaming = None
+        if producer is not None and self._producerPaused:
+            self._producerPaused = False
+            producer.resumeProducing()
 
     # IPushProducer: pausing this transport stops reading from its peer.
 
@@ -198,8 +207,7 @@ class XmlStreamTransport:
         pause whoever writes into this stream, and stop reading from the
         peer until it drains.
         """
-        if self.producer is not None and self.streaming:
-            self.producer.pauseProducing()
+        self._pauseProducer()
         self._pause("backpressure")
 
     def outputDrained(self):
@@ -207,8 +215,24 @@ class XmlStreamTransport:
         The transport under the WebSocket has drained its buffer.
         """
         self._resume("backpressure")
-        if self.producer is not None:
+        if self.producer is not None and (self._producerPaused or not self.streaming):
+            self._producerPaused = False
             self.producer.resumeProducing()
+
+    def connectionEnded(self):
+        """
+        The WebSocket is gone: release the registered producer.
+
+        Unlike a TCP transport, this does not stop the producer; another
+        session relaying into this one goes on, resumed if it was paused.
+        """
+        self.disconnecting = True
+        self.unregisterProducer()
+
+    def _pauseProducer(self):
+        if self.producer is not None and self.streaming and not self._producerPaused:
+            self._producerPaused = True
+            self.producer.pauseProducing()
 
     @property
     def readingPaused(self):
