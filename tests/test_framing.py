@@ -1,0 +1,324 @@
+"""
+Tests for L{xmppws.framing}: checking inbound messages and building
+outbound ones, without any network.
+"""
+
+from twisted.trial import unittest
+from twisted.words.xish import domish
+from zope.interface.verify import verifyObject
+
+from tests.helpers import CLOSE, LEGACY_HEADER, OPEN, strictParse
+from xmppws.framing import (
+    NS_FRAMING,
+    NS_STREAMS,
+    NS_XML,
+    FramingError,
+    LegacyFraming,
+    RFC7395Framing,
+    detectFraming,
+    streamErrorElement,
+)
+from xmppws.iwebsocket import IFraming
+
+
+class DetectTests(unittest.TestCase):
+    """
+    L{detectFraming} chooses the framing from the first message.
+    """
+
+    def test_open(self):
+        """
+        An C{<open/>} chooses RFC 7395.
+        """
+        self.assertIsInstance(detectFraming(OPEN), RFC7395Framing)
+
+    def test_streamHeader(self):
+        """
+        A stream header, with or without XML declaration, chooses draft-00.
+        """
+        self.assertIsInstance(detectFraming(LEGACY_HEADER), LegacyFraming)
+        self.assertIsInstance(
+            detectFraming(LEGACY_HEADER.split(b"?>", 1)[1]), LegacyFraming
+        )
+
+    def test_otherPrefix(self):
+        """
+        The stream header is recognised by namespace, whatever its prefix.
+        """
+        header = (
+            b"<s:stream xmlns:s='http://etherx.jabber.org/streams' "
+            b"xmlns='jabber:client' to='example.com'>"
+        )
+        framing = detectFraming(header)
+        self.assertIsInstance(framing, LegacyFraming)
+        self.assertEqual(framing.parseMessage(header).kind, "open")
+        self.assertEqual(framing.parseMessage(b"</s:stream>").kind, "close")
+
+    def test_refused(self):
+        """
+        Anything else is a stream error with a precise condition.
+        """
+        for data, condition in [
+            (b"hello", "not-well-formed"),
+            (b"", "not-well-formed"),
+            (b"<message xmlns='jabber:client'/>", "bad-format"),
+            (b"<open xmlns='urn:example'/>", "invalid-namespace"),
+            (b"<stream xmlns='jabber:client'>", "invalid-namespace"),
+            (b"<!-- x --><open xmlns='%s'/>" % NS_FRAMING.encode(), "restricted-xml"),
+        ]:
+            e = self.assertRaises(FramingError, detectFraming, data)
+            self.assertEqual(e.condition, condition, data)
+
+
+class RFC7395FramingTests(unittest.TestCase):
+    """
+    L{RFC7395Framing}.
+    """
+
+    def setUp(self):
+        self.framing = RFC7395Framing()
+
+    def test_interface(self):
+        """
+        The framing provides L{IFraming}.
+        """
+        self.assertTrue(verifyObject(IFraming, self.framing))
+
+    def test_openAttributes(self):
+        """
+        C{<open/>} attributes are kept by local name.
+        """
+        message = self.framing.parseMessage(
+            b"<open xmlns='urn:ietf:params:xml:ns:xmpp-framing' to='example.com' "
+            b"version='1.0' xml:lang='fr'/>"
+        )
+        self.assertEqual(message.kind, "open")
+        self.assertEqual(
+            message.attributes, {"to": "example.com", "version": "1.0", "xml:lang": "fr"}
+        )
+
+    def test_openToHeader(self):
+        """
+        C{<open/>} becomes a stream header in the content namespace, with
+        its attributes escaped.
+        """
+        message = self.framing.parseMessage(
+            b"<open xmlns='urn:ietf:params:xml:ns:xmpp-framing' to='a&amp;b' "
+            b"version='1.0' xml:lang='fr'/>"
+        )
+        header = self.framing.streamBytes(message, "jabber:client")
+        self.assertTrue(header.startswith(b"<stream:stream "))
+        self.assertIn(b"xmlns='jabber:client'", header)
+        self.assertIn(b"to='a&amp;b'", header)
+        self.assertIn(b"xml:lang='fr'", header)
+        strictParse(header + b"</stream:stream>")
+
+    def test_close(self):
+        """
+        C{<close/>} becomes the stream footer.
+        """
+        message = self.framing.parseMessage(CLOSE)
+        self.assertEqual(message.kind, "close")
+        self.assertEqual(self.framing.streamBytes(message, "jabber:client"), b"</stream:stream>")
+
+    def test_unknownFramingElement(self):
+        """
+        Other elements in the framing namespace are C{bad-format}.
+        """
+        e = self.assertRaises(
+            FramingError,
+            self.framing.parseMessage,
+            b"<reopen xmlns='urn:ietf:params:xml:ns:xmpp-framing'/>",
+        )
+        self.assertEqual(e.condition, "bad-format")
+
+    def test_elementPayload(self):
+        """
+        A stanza passes through unchanged, without its XML declaration.
+        """
+        stanza = b"<iq xmlns='jabber:client' type='get' id='1'><ping xmlns='urn:xmpp:ping'/></iq>"
+        message = self.framing.parseMessage(b"<?xml version='1.0'?>\n" + stanza)
+        self.assertEqual(message.kind, "element")
+        self.assertEqual(message.payload, stanza)
+
+    def test_malformedDeclaration(self):
+        """
+        An XML declaration anywhere but first is C{not-well-formed}.
+        """
+        e = self.assertRaises(
+            FramingError, self.framing.parseMessage, b"<a/><?xml version='1.0'?>"
+        )
+        self.assertEqual(e.condition, "not-well-formed")
+
+    def test_headerMessage(self):
+        """
+        The server's header becomes C{<open/>} with C{from}, C{id},
+        C{version} and a default C{xml:lang}.
+        """
+        root = domish.Element((NS_STREAMS, "stream"), "jabber:client")
+        root["from"] = "example.com"
+        root["id"] = "abc"
+        root["version"] = "1.0"
+        data = self.framing.headerMessage(root, False, "en")
+        uri, local, attrs = strictParse(data)
+        self.assertEqual((uri, local), (NS_FRAMING, "open"))
+        self.assertEqual(attrs[NS_XML + " lang"], "en")
+        self.assertEqual(attrs["id"], "abc")
+
+    def test_clientHeaderNoLang(self):
+        """
+        A client's C{<open/>} gets no C{xml:lang} it did not ask for.
+        """
+        root = domish.Element((NS_STREAMS, "stream"), "jabber:client")
+        root["to"] = "example.com"
+        data = self.framing.headerMessage(root, True, "en")
+        self.assertNotIn(b"lang", data)
+        self.assertIn(b"to='example.com'", data)
+
+    def test_elementMessageStandalone(self):
+        """
+        Elements become standalone documents declaring their namespaces.
+        """
+        features = domish.Element((NS_STREAMS, "features"))
+        features.addElement(("urn:ietf:params:xml:ns:xmpp-bind", "bind"))
+        message = domish.Element(("jabber:client", "message"))
+        message.addElement("body", content="<hi> & 'bye'")
+        for element in (features, message, streamErrorElement("conflict", "x")):
+            strictParse(self.framing.elementMessage(element, "jabber:client"))
+
+    def test_closeMessage(self):
+        """
+        The close message may carry C{see-other-uri}.
+        """
+        uri, local, attrs = strictParse(self.framing.closeMessage("wss://b.example/ws"))
+        self.assertEqual((uri, local), (NS_FRAMING, "close"))
+        self.assertEqual(attrs["see-other-uri"], "wss://b.example/ws")
+        self.assertNotIn(b"see-other", self.framing.closeMessage())
+
+
+class LegacyFramingTests(unittest.TestCase):
+    """
+    L{LegacyFraming}.
+    """
+
+    def setUp(self):
+        self.framing = LegacyFraming()
+        self.framing.parseMessage(LEGACY_HEADER)
+
+    def test_interface(self):
+        """
+        The framing provides L{IFraming}.
+        """
+        self.assertTrue(verifyObject(IFraming, self.framing))
+
+    def test_headerPassedThrough(self):
+        """
+        The header reaches the XmlStream as sent.
+        """
+        message = LegacyFraming().parseMessage(LEGACY_HEADER)
+        self.assertEqual(message.kind, "open")
+        self.assertEqual(message.payload, LEGACY_HEADER)
+        self.assertEqual(message.attributes["to"], "example.com")
+
+    def test_selfClosedHeaderOpened(self):
+        """
+        A self-closed header is handed on unclosed.
+        """
+        message = LegacyFraming().parseMessage(
+            LEGACY_HEADER.replace(b"'1.0'>", b"'1.0' />")
+        )
+        self.assertTrue(message.payload.endswith(b"'1.0' >"))
+
+    def test_incompleteHeader(self):
+        """
+        Half a header is C{not-well-formed}.
+        """
+        e = self.assertRaises(
+            FramingError, LegacyFraming().parseMessage, LEGACY_HEADER[:60]
+        )
+        self.assertEqual(e.condition, "not-well-formed")
+
+    def test_headerWithJunk(self):
+        """
+        A header followed by a partial element is C{not-well-formed}.
+        """
+        e = self.assertRaises(
+            FramingError, LegacyFraming().parseMessage, LEGACY_HEADER + b"<mess"
+        )
+        self.assertEqual(e.condition, "not-well-formed")
+
+    def test_unqualifiedStanza(self):
+        """
+        Stanzas without C{xmlns} are checked in the header's namespaces.
+        """
+        message = self.framing.parseMessage(b"<message><body>x</body></message>")
+        self.assertEqual(message.kind, "element")
+
+    def test_prefixedStanza(self):
+        """
+        The header's C{stream} prefix may be used without redeclaring it.
+        """
+        message = self.framing.parseMessage(b"<stream:features/>")
+        self.assertEqual(message.kind, "element")
+
+    def test_unknownPrefix(self):
+        """
+        A prefix the header did not declare is C{not-well-formed}.
+        """
+        e = self.assertRaises(FramingError, self.framing.parseMessage, b"<x:message/>")
+        self.assertEqual(e.condition, "not-well-formed")
+
+    def test_textOnly(self):
+        """
+        Text that is no element is C{not-well-formed}.
+        """
+        e = self.assertRaises(FramingError, self.framing.parseMessage, b"hello")
+        self.assertEqual(e.condition, "not-well-formed")
+
+    def test_footerWithSpace(self):
+        """
+        The footer may carry whitespace.
+        """
+        self.assertEqual(self.framing.parseMessage(b" </stream:stream >\n").kind, "close")
+
+    def test_escapeFromWrapper(self):
+        """
+        A message cannot close the checker's context to smuggle elements.
+        """
+        e = self.assertRaises(
+            FramingError, self.framing.parseMessage, b"<a/></w><w><b/>"
+        )
+        self.assertEqual(e.condition, "not-well-formed")
+
+    def test_restartHeader(self):
+        """
+        A header after the first one is recognised as a restart.
+        """
+        self.assertEqual(self.framing.parseMessage(LEGACY_HEADER).kind, "open")
+
+    def test_headerMessage(self):
+        """
+        The server's header stays an unclosed stream header, with a default
+        C{xml:lang}.
+        """
+        root = domish.Element((NS_STREAMS, "stream"), "jabber:client",
+                              localPrefixes={"stream": NS_STREAMS})
+        root["from"] = "example.com"
+        data = self.framing.headerMessage(root, False, "en")
+        self.assertTrue(data.startswith(b"<stream:stream"))
+        self.assertTrue(data.endswith(b">") and not data.endswith(b"/>"))
+        self.assertIn(b"xml:lang='en'", data)
+        strictParse(data + b"</stream:stream>")
+
+    def test_elementInherits(self):
+        """
+        Elements are written as within the stream: no C{xmlns} on stanzas.
+        """
+        message = domish.Element(("jabber:client", "message"))
+        self.assertEqual(
+            self.framing.elementMessage(message, "jabber:client"), b"<message/>"
+        )
+        features = domish.Element((NS_STREAMS, "features"))
+        self.assertEqual(
+            self.framing.elementMessage(features, "jabber:client"), b"<stream:features/>"
+        )
