@@ -621,38 +621,55 @@ class _StreamSession:
     @ivar xs: the stream.
     @ivar authenticated: fires with the stream on C{STREAM_AUTHD_EVENT},
         fails on C{INIT_FAILED_EVENT}.
-    @ivar ended: fires with the reason of C{STREAM_END_EVENT}.
+    @ivar reason: the L{Failure} C{STREAM_END_EVENT} carried, or L{None}.
     """
 
     def __init__(self):
         self.xs = None
         self.authenticated = Deferred()
-        self.ended = Deferred()
+        self.reason = None
+        self._ended = Deferred()
+
+    def _streamEnded(self, reason):
+        self.reason = reason
+        self._ended.callback(None)
 
     @inlineCallbacks
     def connect(self, description, streamFactory):
+        """
+        Connect, then wait for the stream to authenticate.
+
+        @return: a L{Deferred} firing with this session.
+        """
         streamFactory.addBootstrap(
             xmlstream.STREAM_AUTHD_EVENT, self.authenticated.callback
         )
         streamFactory.addBootstrap(
             xmlstream.INIT_FAILED_EVENT, self.authenticated.errback
         )
-        streamFactory.addBootstrap(xmlstream.STREAM_END_EVENT, self.ended.callback)
+        streamFactory.addBootstrap(xmlstream.STREAM_END_EVENT, self._streamEnded)
         self.xs = yield clientFromString(reactor, description).connect(streamFactory)
         yield self.authenticated
         return self
+
+    def ended(self):
+        """
+        @return: a L{Deferred} firing with L{None} once the stream ended;
+            L{reason} says why.
+        """
+        result = Deferred()
+        self._ended.addCallback(result.callback)
+        return result
 
     def close(self):
         """
         Send the footer if the stream is still up.
 
-        @return: L{ended}'s result, as a L{Deferred}.
+        @return: L{ended}.
         """
-        if not self.ended.called:
+        if self.xs is not None and not self._ended.called:
             self.xs.sendFooter()
-        result = Deferred()
-        self.ended.addBoth(lambda reason: result.callback(reason) or reason)
-        return result
+        return self.ended()
 
 
 class ComponentTests(InteropMixin, unittest.TestCase):
@@ -705,8 +722,8 @@ class ComponentTests(InteropMixin, unittest.TestCase):
         self.assertEqual(stanza["from"], "bot@comp2.example")
         self.assertEqual(str(stanza.body), "routed")
 
-        reason = yield second.close()
-        self.assertTrue(reason.check(ConnectionDone), reason)
+        yield second.close()
+        self.assertTrue(second.reason.check(ConnectionDone), second.reason)
         yield _waitUntil(
             lambda: "comp2.example" not in router.routes, "the route to go"
         )
@@ -758,7 +775,7 @@ class ComponentTests(InteropMixin, unittest.TestCase):
             description, component.componentFactory("comp.example", "wrong")
         )
         yield self.assertFailure(failed, Exception)
-        yield session.ended
+        yield session.ended()
         self.assertEqual(router.routes, {})
 
 
@@ -793,8 +810,8 @@ class ClientStreamTests(InteropMixin, unittest.TestCase):
         self.assertEqual(echo["from"], "echo@example.com")
         self.assertEqual(echo["to"], "user@example.com/ws")
         self.assertEqual(str(echo.body), "over websocket")
-        reason = yield session.close()
-        self.assertTrue(reason.check(ConnectionDone), reason)
+        yield session.close()
+        self.assertTrue(session.reason.check(ConnectionDone), session.reason)
         yield _waitUntil(lambda: factory.lost, "the server stream to end")
         return session
 
