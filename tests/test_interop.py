@@ -621,12 +621,14 @@ class _StreamSession:
     @ivar xs: the stream.
     @ivar authenticated: fires with the stream on C{STREAM_AUTHD_EVENT},
         fails on C{INIT_FAILED_EVENT}.
+    @ivar errors: the L{Failure}s of every C{STREAM_ERROR_EVENT}.
     @ivar reason: the L{Failure} C{STREAM_END_EVENT} carried, or L{None}.
     """
 
     def __init__(self):
         self.xs = None
         self.authenticated = Deferred()
+        self.errors = []
         self.reason = None
         self._ended = Deferred()
 
@@ -635,12 +637,14 @@ class _StreamSession:
         self._ended.callback(None)
 
     @inlineCallbacks
-    def connect(self, description, streamFactory):
+    def connect(self, description, streamFactory, authenticate=True):
         """
-        Connect, then wait for the stream to authenticate.
+        Connect, then (if C{authenticate}) wait for the stream to
+        authenticate.
 
         @return: a L{Deferred} firing with this session.
         """
+        streamFactory.addBootstrap(xmlstream.STREAM_ERROR_EVENT, self.errors.append)
         streamFactory.addBootstrap(
             xmlstream.STREAM_AUTHD_EVENT, self.authenticated.callback
         )
@@ -649,7 +653,8 @@ class _StreamSession:
         )
         streamFactory.addBootstrap(xmlstream.STREAM_END_EVENT, self._streamEnded)
         self.xs = yield clientFromString(reactor, description).connect(streamFactory)
-        yield self.authenticated
+        if authenticate:
+            yield self.authenticated
         return self
 
     def ended(self):
@@ -755,8 +760,8 @@ class ComponentTests(InteropMixin, unittest.TestCase):
     @inlineCallbacks
     def test_wrongSecret(self):
         """
-        A component with the wrong secret fails initialization and gets no
-        route.
+        A component with the wrong secret gets a C{not-authorized} stream
+        error, its stream ends cleanly, and it gets no route.
         """
         from tx_xmpp.component import Router, XMPPComponentServerFactory
 
@@ -771,11 +776,17 @@ class ComponentTests(InteropMixin, unittest.TestCase):
             "xmppws:url=ws\\://127.0.0.1\\:%d/xmpp-websocket"
             ":namespace=jabber\\:component\\:accept" % (number,)
         )
-        failed = session.connect(
-            description, component.componentFactory("comp.example", "wrong")
+        yield session.connect(
+            description,
+            component.componentFactory("comp.example", "wrong"),
+            authenticate=False,
         )
-        yield self.assertFailure(failed, Exception)
         yield session.ended()
+        self.assertEqual(
+            [error.value.condition for error in session.errors], ["not-authorized"]
+        )
+        self.assertTrue(session.reason.check(ConnectionDone), session.reason)
+        self.assertFalse(session.authenticated.called)
         self.assertEqual(router.routes, {})
 
 
@@ -787,17 +798,19 @@ class ClientStreamTests(InteropMixin, unittest.TestCase):
     """
 
     @inlineCallbacks
-    def echoAndClose(self, description, factory):
+    def echoAndClose(self, description, factory, authenticator=None):
         """
         Wait for authentication, echo a stanza, send the footer and check
         the stream ended with L{ConnectionDone}.
+
+        @param authenticator: the client's authenticator; a plain
+            C{ConnectAuthenticator('example.com')} if L{None}.
         """
+        if authenticator is None:
+            authenticator = xmlstream.ConnectAuthenticator("example.com")
         session = _StreamSession()
         self.addCleanup(session.close)
-        yield session.connect(
-            description,
-            xmlstream.XmlStreamFactory(xmlstream.ConnectAuthenticator("example.com")),
-        )
+        yield session.connect(description, xmlstream.XmlStreamFactory(authenticator))
         received = Deferred()
         session.xs.addOnetimeObserver("/message", received.callback)
         message = domish.Element((NS_CLIENT, "message"))
@@ -828,11 +841,16 @@ class ClientStreamTests(InteropMixin, unittest.TestCase):
     @inlineCallbacks
     def test_legacy(self):
         """
-        With C{framing=legacy} the client stream runs the same session in
-        draft-00 framing.
+        With C{framing=legacy} a client stream whose header declares
+        C{jabber:client}, as Twisted's client authenticators do, runs the
+        same session in draft-00 framing.
         """
         factory, url, _, _ = yield self.listenEcho()
-        yield self.echoAndClose("xmppws:url=%s:framing=legacy" % (_escape(url),), factory)
+        authenticator = xmlstream.ConnectAuthenticator("example.com")
+        authenticator.namespace = NS_CLIENT
+        yield self.echoAndClose(
+            "xmppws:url=%s:framing=legacy" % (_escape(url),), factory, authenticator
+        )
         self.assertEqual(factory.streams[0].transport.framing.name, "legacy")
 
     @inlineCallbacks

@@ -1,0 +1,714 @@
+# -*- test-case-name: tests.test_properties -*-
+"""
+Property tests: what the framings and the server do with any input.
+
+The framings must answer every message with a checked L{InboundMessage} or
+a L{FramingError} naming a stream error, and must never let through bytes
+that could break the C{XmlStream}'s parser.  The whole server, driven in
+memory, must answer any sequence of frames with clean XML, and end a
+stream error with the closing message and the WebSocket close.
+"""
+
+import functools
+import re
+import struct
+import sys
+from xml.parsers import expat
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from twisted.internet.error import ConnectionDone
+from twisted.python.failure import Failure
+from twisted.trial import unittest
+
+from tests.helpers import (
+    AUTH,
+    CLOSE,
+    LEGACY_FOOTER,
+    LEGACY_HEADER,
+    OP_BINARY,
+    OP_CLOSE,
+    OP_TEXT,
+    OPEN,
+    WebSocketTestClient,
+    strictParse,
+)
+from xmppws.framing import (
+    NS_FRAMING,
+    NS_STREAMS,
+    NS_XMPP_STREAMS,
+    FramingError,
+    InboundMessage,
+    LegacyFraming,
+    RFC7395Framing,
+    detectFraming,
+)
+
+KINDS = {"open", "close", "element", "empty"}
+CONDITIONS = {"not-well-formed", "restricted-xml", "bad-format", "invalid-namespace"}
+
+_FRAMING_SETTINGS = settings(
+    max_examples=400,
+    deadline=None,
+    derandomize=True,
+    database=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
+_SERVER_SETTINGS = settings(
+    max_examples=100,
+    deadline=None,
+    derandomize=True,
+    database=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
+
+# Valid messages in RFC 7395 framing: each a standalone document.
+RFC_STANZAS = [
+    "<message xmlns='jabber:client' to='juliet@example.com' type='chat' id='m1'>"
+    "<body>Wherefore art thou, Romeo?</body></message>",
+    "<message xmlns='jabber:client' xml:lang='fr' to='a@example.com'>"
+    "<body>caf\u00e9 \u2603 \U0001d11e</body><thread>t1</thread></message>",
+    "<presence xmlns='jabber:client'/>",
+    "<presence xmlns='jabber:client'><show>away</show>"
+    "<status>&lt;busy&gt; &amp; out &#x263A;</status><priority>5</priority></presence>",
+    "<iq xmlns='jabber:client' type='get' id='r1'><query xmlns='jabber:iq:roster'/></iq>",
+    "<iq xmlns='jabber:client' type='set' id='b1'>"
+    "<bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'><resource>balcony</resource></bind></iq>",
+    "<iq xmlns='jabber:client' xmlns:d='http://jabber.org/protocol/disco#info' "
+    "type='result' id='d1'><d:query><d:feature var='urn:xmpp:ping'/></d:query></iq>",
+    "<?xml version='1.0'?><message xmlns='jabber:client' to='romeo@example.net'>"
+    "<body>hi</body></message>",
+    '<?xml version="1.0" encoding="UTF-8"?>\n'
+    '<iq xmlns="jabber:client" type="get" id="v1"><ping xmlns="urn:xmpp:ping"/></iq>',
+    "<message xmlns='jabber:client'><body><![CDATA[a <b> & c]]></body></message>",
+    "<r xmlns='urn:xmpp:sm:3'/>",
+]
+RFC_FRAMING = [
+    OPEN.decode("utf-8"),
+    CLOSE.decode("utf-8"),
+    "<open xmlns='urn:ietf:params:xml:ns:xmpp-framing' to='example.com' "
+    "version='1.0' xml:lang='en'/>",
+]
+
+# Valid stanzas in draft-00 framing: they may rely on the stream header's
+# namespaces.
+LEGACY_STANZAS = [
+    "<message to='juliet@example.com' type='chat'><body>hi &amp; bye</body></message>",
+    "<presence/>",
+    "<iq type='get' id='r1'><query xmlns='jabber:iq:roster'/></iq>",
+    "<?xml version='1.0'?><presence><show>chat</show></presence>",
+    "<stream:features><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'/></stream:features>",
+]
+LEGACY_HEADERS = [
+    LEGACY_HEADER,
+    b"<stream:stream to='example.com' xmlns='jabber:client' "
+    b"xmlns:stream='http://etherx.jabber.org/streams' version='1.0'/>",
+    b"<stream:stream to='example.com' xmlns='jabber:client' "
+    b"xmlns:stream='http://etherx.jabber.org/streams' version='1.0'></stream:stream>",
+    b"<s:stream xmlns='jabber:client' xmlns:s='http://etherx.jabber.org/streams' "
+    b"xml:lang='en' to='example.com'>",
+    b"<stream xmlns='http://etherx.jabber.org/streams' to='example.com'>",
+    b"<stream:stream xmlns='' xmlns:stream='http://etherx.jabber.org/streams' "
+    b"to='example.com'>",
+]
+
+_RFC_CORPUS = [s.encode("utf-8") for s in RFC_STANZAS + RFC_FRAMING] + [AUTH]
+_LEGACY_CORPUS = (
+    [s.encode("utf-8") for s in LEGACY_STANZAS + RFC_STANZAS]
+    + LEGACY_HEADERS
+    + [LEGACY_FOOTER, AUTH]
+)
+_ALL_CORPUS = _RFC_CORPUS + _LEGACY_CORPUS
+
+def _showFalsifyingExample(test):
+    """
+    Print the notes Hypothesis attaches to a failure (the falsifying
+    example), which trial's report leaves out.
+    """
+
+    @functools.wraps(test)
+    def wrapper(*args, **kwargs):
+        try:
+            return test(*args, **kwargs)
+        except Exception as e:
+            pending = [e]
+            while pending:
+                error = pending.pop(0)
+                for note in getattr(error, "__notes__", ()):
+                    sys.stdout.write("\n%s: %s\n" % (test.__name__, note))
+                pending.extend(getattr(error, "exceptions", ()))
+            raise
+
+    return wrapper
+
+
+_INSERTIONS = [
+    b"<!--x-->",
+    b"<?pi?>",
+    b"<!DOCTYPE x>",
+    b"&ent;",
+    b"&#10;",
+    b"&#0;",
+    b"<",
+    b"&",
+    b"]]>",
+    b"</stream:stream>",
+]
+
+
+@st.composite
+def _mutation(draw, data, corpus):
+    """
+    One mutation of C{data}: a bit flip, a truncation, an insertion, a
+    deletion, a duplication or a splice with another corpus message.
+    """
+    kind = draw(
+        st.sampled_from(["flip", "truncate", "insert", "delete", "duplicate", "splice"])
+    )
+    size = len(data)
+    if kind == "flip" and size:
+        i = draw(st.integers(0, size - 1))
+        bit = draw(st.integers(0, 7))
+        return data[:i] + bytes([data[i] ^ (1 << bit)]) + data[i + 1 :]
+    if kind == "truncate":
+        return data[: draw(st.integers(0, size))]
+    if kind == "insert":
+        i = draw(st.integers(0, size))
+        return data[:i] + draw(st.sampled_from(_INSERTIONS)) + data[i:]
+    if kind == "delete":
+        i = draw(st.integers(0, size))
+        j = draw(st.integers(i, size))
+        return data[:i] + data[j:]
+    if kind == "duplicate":
+        return data + draw(st.sampled_from([data] + corpus))
+    other = draw(st.sampled_from(corpus))
+    i = draw(st.integers(0, size))
+    j = draw(st.integers(0, len(other)))
+    return data[:i] + other[j:]
+
+
+@st.composite
+def _mutated(draw, corpus):
+    """
+    A corpus message with one to three mutations.
+    """
+    data = draw(st.sampled_from(corpus))
+    for _ in range(draw(st.integers(1, 3))):
+        data = draw(_mutation(data, corpus))
+    return data
+
+
+_XMLISH = "<>/='\"&;!?-[]abxmlns: \n\u00e9"
+
+
+def _anyMessage(corpus):
+    """
+    Arbitrary bytes, arbitrary text, XML-looking text, valid messages and
+    mutated valid messages.
+    """
+    return st.one_of(
+        st.binary(max_size=200),
+        st.text(max_size=100).map(lambda s: s.encode("utf-8")),
+        st.text(alphabet=_XMLISH, max_size=100).map(lambda s: s.encode("utf-8")),
+        st.sampled_from(corpus),
+        _mutated(corpus),
+    )
+
+
+def _strictStream(chunks):
+    """
+    Parse C{chunks} as one stream with a strict, namespace-aware parser
+    refusing DOCTYPE, entity declarations, comments and processing
+    instructions.
+
+    @return: the number of children of the root element.
+    @raise expat.ExpatError: or L{ValueError} if the stream is not clean.
+    """
+    parser = expat.ParserCreate(encoding="UTF-8", namespace_separator=" ")
+    state = {"depth": 0, "children": 0}
+
+    def refuse(*args):
+        raise ValueError("restricted XML in the stream")
+
+    def start(name, attrs):
+        state["depth"] += 1
+        if state["depth"] == 2:
+            state["children"] += 1
+
+    def end(name):
+        state["depth"] -= 1
+
+    parser.StartDoctypeDeclHandler = refuse
+    parser.EntityDeclHandler = refuse
+    parser.CommentHandler = refuse
+    parser.ProcessingInstructionHandler = refuse
+    parser.StartElementHandler = start
+    parser.EndElementHandler = end
+    for chunk in chunks[:-1]:
+        parser.Parse(chunk, False)
+    parser.Parse(chunks[-1], True)
+    return state["children"]
+
+
+_OPENED = InboundMessage("open", OPEN, {"to": "example.com", "version": "1.0"})
+_CLOSED = InboundMessage("close")
+
+_TOKEN = re.compile(r"<!\[CDATA\[.*?\]\]>|<[^>]*>|&[^;]*;|[^<&]+", re.S)
+
+
+def _regions(text):
+    """
+    Find where a construct can go into a valid message between tags or in
+    text: before the root element (after any XML declaration), inside the
+    root element's content, or after the root element.
+
+    @return: a dict mapping C{'prolog'}, C{'content'} and C{'epilog'} to
+        lists of indices into C{text}; never inside a tag, a reference,
+        a CDATA section or the XML declaration.
+    """
+    regions = {"prolog": [], "content": [], "epilog": []}
+    depth = 0
+    seenRoot = False
+
+    def here():
+        if depth:
+            return "content"
+        return "epilog" if seenRoot else "prolog"
+
+    for match in _TOKEN.finditer(text):
+        token = match.group()
+        if token.startswith("<?xml"):
+            continue
+        regions[here()].append(match.start())
+        if token.startswith("</"):
+            depth -= 1
+        elif token.startswith("<") and not token.startswith("<!"):
+            seenRoot = True
+            if not token.endswith("/>"):
+                depth += 1
+        elif not token.startswith(("<", "&")):
+            regions[here()].extend(range(match.start() + 1, match.end()))
+    regions[here()].append(len(text))
+    return regions
+
+
+_CONSTRUCTS = {
+    "comment": "<!--x-->",
+    "pi": "<?pi?>",
+    "doctype": "<!DOCTYPE x>",
+    "entity": "&ent;",
+}
+
+# What RFC 7395 framing must answer for each construct and place.  A
+# comment or processing instruction is grammatical before, inside and
+# after the root element, so the restricted-XML check sees it wherever it
+# goes.  A DOCTYPE is grammatical only in the prolog; anywhere else the
+# message is malformed before any handler sees it.  An entity reference
+# is grammatical only inside an element; outside the root it is a syntax
+# error, inside it an undefined entity (only the five predefined ones
+# exist without a DTD), which is restricted XML.
+RFC_EXPECTED = {
+    ("comment", "prolog"): "restricted-xml",
+    ("comment", "content"): "restricted-xml",
+    ("comment", "epilog"): "restricted-xml",
+    ("pi", "prolog"): "restricted-xml",
+    ("pi", "content"): "restricted-xml",
+    ("pi", "epilog"): "restricted-xml",
+    ("doctype", "prolog"): "restricted-xml",
+    ("doctype", "content"): "not-well-formed",
+    ("doctype", "epilog"): "not-well-formed",
+    ("entity", "prolog"): "not-well-formed",
+    ("entity", "content"): "restricted-xml",
+    ("entity", "epilog"): "not-well-formed",
+}
+
+# In draft-00 framing a stanza is checked inside the stream header's
+# element, so before and after the stanza is element content too: a
+# comment, processing instruction or undefined entity is restricted XML
+# anywhere.  A DOCTYPE is malformed in element content, except that the
+# framing looks for one at the start of the message (after any XML
+# declaration), where a standalone document could have had it, and calls
+# that restricted XML.
+LEGACY_EXPECTED = {
+    ("comment", "prolog"): "restricted-xml",
+    ("comment", "content"): "restricted-xml",
+    ("comment", "epilog"): "restricted-xml",
+    ("pi", "prolog"): "restricted-xml",
+    ("pi", "content"): "restricted-xml",
+    ("pi", "epilog"): "restricted-xml",
+    ("doctype", "prolog"): "restricted-xml",
+    ("doctype", "content"): "not-well-formed",
+    ("doctype", "epilog"): "not-well-formed",
+    ("entity", "prolog"): "restricted-xml",
+    ("entity", "content"): "restricted-xml",
+    ("entity", "epilog"): "restricted-xml",
+}
+
+
+@st.composite
+def _insertion(draw, corpus):
+    """
+    A valid message with one restricted construct inserted between tags
+    or in text.
+
+    @return: C{(construct, region, message)}.
+    """
+    text = draw(st.sampled_from(corpus))
+    regions = _regions(text)
+    construct = draw(st.sampled_from(sorted(_CONSTRUCTS)))
+    region = draw(st.sampled_from([name for name in sorted(regions) if regions[name]]))
+    i = draw(st.sampled_from(regions[region]))
+    message = text[:i] + _CONSTRUCTS[construct] + text[i:]
+    return construct, region, message.encode("utf-8")
+
+
+def _serverFrame():
+    """
+    One client frame: valid, mutated or garbage text messages, binary
+    messages, oversized messages and WebSocket close frames.
+    """
+    text = st.one_of(
+        st.sampled_from(_ALL_CORPUS),
+        st.sampled_from(_ALL_CORPUS),
+        _mutated(_ALL_CORPUS),
+        _mutated(_ALL_CORPUS),
+        st.binary(max_size=64),
+        st.text(max_size=64).map(lambda s: s.encode("utf-8")),
+        st.text(alphabet=_XMLISH, max_size=64).map(lambda s: s.encode("utf-8")),
+        st.just(
+            b"<message xmlns='jabber:client'><body>" + b"x" * 2048 + b"</body></message>"
+        ),
+    )
+    return st.one_of(
+        st.tuples(text, st.just(OP_TEXT)),
+        st.tuples(text, st.just(OP_TEXT)),
+        st.tuples(text, st.just(OP_TEXT)),
+        st.tuples(st.binary(max_size=32) | st.sampled_from(_ALL_CORPUS), st.just(OP_BINARY)),
+        st.tuples(
+            st.sampled_from([struct.pack("!H", 1000), struct.pack("!H", 1001), b""]),
+            st.just(OP_CLOSE),
+        ),
+    )
+
+
+def _streamErrorCondition(message):
+    """
+    Find the condition of a C{<stream:error/>} message, in either framing.
+
+    @return: the condition's local name, or L{None} if C{message} is not a
+        stream error.
+    """
+    parser = expat.ParserCreate(encoding="UTF-8", namespace_separator=" ")
+    found = {"depth": 0, "error": False, "condition": None}
+
+    def start(name, attrs):
+        found["depth"] += 1
+        if found["depth"] == 2 and name == NS_STREAMS + " error":
+            found["error"] = True
+        elif found["depth"] == 3 and found["error"] and found["condition"] is None:
+            uri, local = name.split(" ", 1)
+            if uri == NS_XMPP_STREAMS and local != "text":
+                found["condition"] = local
+
+    def end(name):
+        found["depth"] -= 1
+
+    parser.StartElementHandler = start
+    parser.EndElementHandler = end
+    try:
+        parser.Parse(
+            b"<w xmlns='jabber:client' xmlns:stream='" + NS_STREAMS.encode() + b"'>"
+            + message
+            + b"</w>",
+            True,
+        )
+    except expat.ExpatError:
+        return None
+    if not found["error"]:
+        return None
+    return found["condition"] or ""
+
+
+_CLOSE_CODES = {"unsupported-encoding": 1003, "policy-violation": 1009}
+
+
+class FramingPropertyTests(unittest.TestCase):
+    """
+    Properties of L{RFC7395Framing}, L{LegacyFraming} and L{detectFraming}
+    over arbitrary and mutated messages.
+    """
+
+    def assertOutcome(self, parse, data):
+        """
+        Assert that C{parse(data)} returns a checked message of a known
+        kind or raises a L{FramingError} with a known condition.
+
+        @return: the message, or L{None} after a L{FramingError}.
+        """
+        try:
+            message = parse(data)
+        except FramingError as e:
+            self.assertIn(e.condition, CONDITIONS)
+            return None
+        self.assertIsInstance(message, InboundMessage)
+        self.assertIn(message.kind, KINDS)
+        return message
+
+    @_showFalsifyingExample
+    @_FRAMING_SETTINGS
+    @given(_anyMessage(_RFC_CORPUS))
+    def test_rfc7395AnyMessage(self, data):
+        """
+        RFC 7395 framing answers any message with a known kind or a known
+        stream error condition, never another exception.
+        """
+        self.assertOutcome(RFC7395Framing().parseMessage, data)
+
+    @_showFalsifyingExample
+    @_FRAMING_SETTINGS
+    @given(_anyMessage(_LEGACY_CORPUS))
+    def test_legacyAnyMessageAfterHeader(self, data):
+        """
+        Legacy framing, after a stream header, answers any message with a
+        known kind or a known stream error condition.
+        """
+        framing = LegacyFraming()
+        self.assertEqual(framing.parseMessage(LEGACY_HEADER).kind, "open")
+        self.assertOutcome(framing.parseMessage, data)
+
+    @_showFalsifyingExample
+    @_FRAMING_SETTINGS
+    @given(_anyMessage(_LEGACY_CORPUS))
+    def test_legacyAnyFirstMessage(self, data):
+        """
+        Legacy framing answers any first message (the stream header's
+        place) with a known kind or a known stream error condition.
+        """
+        self.assertOutcome(LegacyFraming().parseMessage, data)
+
+    @_showFalsifyingExample
+    @_FRAMING_SETTINGS
+    @given(_anyMessage(_ALL_CORPUS))
+    def test_detectFramingAnyMessage(self, data):
+        """
+        detectFraming answers any first message with a framing, whose
+        parseMessage then takes the same message as an C{'open'} or
+        refuses it with a known condition, or with a known stream error.
+        """
+        try:
+            framing = detectFraming(data)
+        except FramingError as e:
+            self.assertIn(e.condition, CONDITIONS)
+            return
+        self.assertIsInstance(framing, (RFC7395Framing, LegacyFraming))
+        message = self.assertOutcome(framing.parseMessage, data)
+        if message is not None:
+            self.assertEqual(message.kind, "open")
+
+    @_showFalsifyingExample
+    @_FRAMING_SETTINGS
+    @given(_anyMessage(_RFC_CORPUS))
+    def test_rfc7395AcceptedElementIsClean(self, data):
+        """
+        Whatever RFC 7395 framing accepts as an element is one standalone
+        namespace-well-formed element free of restricted XML, and the bytes
+        it hands the XmlStream are exactly one clean child of the stream.
+        """
+        framing = RFC7395Framing()
+        try:
+            message = framing.parseMessage(data)
+        except FramingError:
+            return
+        if message.kind != "element":
+            return
+        strictParse(message.payload)
+        children = _strictStream(
+            [
+                framing.streamBytes(_OPENED, "jabber:client"),
+                framing.streamBytes(message, "jabber:client"),
+                framing.streamBytes(_CLOSED, "jabber:client"),
+            ]
+        )
+        self.assertEqual(children, 1)
+
+    @_showFalsifyingExample
+    @_FRAMING_SETTINGS
+    @given(_anyMessage(_LEGACY_CORPUS))
+    def test_legacyAcceptedElementIsClean(self, data):
+        """
+        Whatever legacy framing accepts as an element after a stream
+        header is, within that header, exactly one clean child of the
+        stream.
+        """
+        framing = LegacyFraming()
+        opened = framing.parseMessage(LEGACY_HEADER)
+        try:
+            message = framing.parseMessage(data)
+        except FramingError:
+            return
+        if message.kind != "element":
+            return
+        children = _strictStream(
+            [
+                framing.streamBytes(opened, "jabber:client"),
+                framing.streamBytes(message, "jabber:client"),
+                framing.streamBytes(_CLOSED, "jabber:client"),
+            ]
+        )
+        self.assertEqual(children, 1)
+
+    @_showFalsifyingExample
+    @_FRAMING_SETTINGS
+    @given(st.one_of(st.sampled_from(LEGACY_HEADERS), _mutated(LEGACY_HEADERS)))
+    def test_legacyAcceptedHeaderOpensCleanStream(self, data):
+        """
+        Once legacy framing accepts a stream header, a plain stanza is
+        accepted after it, and header, stanza and footer as handed to the
+        XmlStream form one clean document.
+        """
+        framing = LegacyFraming()
+        try:
+            opened = framing.parseMessage(data)
+        except FramingError:
+            return
+        if opened.kind != "open":
+            return
+        stanza = framing.parseMessage(b"<message to='a@example.com'/>")
+        self.assertEqual(stanza.kind, "element")
+        children = _strictStream(
+            [
+                framing.streamBytes(opened, "jabber:client"),
+                framing.streamBytes(stanza, "jabber:client"),
+                framing.streamBytes(_CLOSED, "jabber:client"),
+            ]
+        )
+        self.assertEqual(children, 1)
+
+    @_showFalsifyingExample
+    @_FRAMING_SETTINGS
+    @given(_insertion(RFC_STANZAS + RFC_FRAMING))
+    def test_rfc7395RestrictedInsertion(self, case):
+        """
+        A comment, processing instruction, DOCTYPE or undefined entity put
+        into a valid RFC 7395 message gets the condition L{RFC_EXPECTED}
+        names for that construct and place.
+        """
+        construct, region, data = case
+        with self.assertRaises(FramingError) as raised:
+            RFC7395Framing().parseMessage(data)
+        self.assertEqual(raised.exception.condition, RFC_EXPECTED[construct, region])
+
+    @_showFalsifyingExample
+    @_FRAMING_SETTINGS
+    @given(_insertion(LEGACY_STANZAS + RFC_STANZAS))
+    def test_legacyRestrictedInsertion(self, case):
+        """
+        A comment, processing instruction, DOCTYPE or undefined entity put
+        into a valid legacy stanza gets the condition L{LEGACY_EXPECTED}
+        names for that construct and place.
+        """
+        construct, region, data = case
+        framing = LegacyFraming()
+        framing.parseMessage(LEGACY_HEADER)
+        with self.assertRaises(FramingError) as raised:
+            framing.parseMessage(data)
+        self.assertEqual(raised.exception.condition, LEGACY_EXPECTED[construct, region])
+
+
+class ServerPropertyTests(unittest.TestCase):
+    """
+    Properties of the whole server, driven in memory by a WebSocket client
+    that sends any sequence of frames.
+    """
+
+    def assertCleanRFC7395Output(self, messages):
+        """
+        Assert that every text message is a standalone clean element.
+        """
+        for message in messages:
+            strictParse(message)
+
+    def assertCleanLegacyOutput(self, messages):
+        """
+        Assert that the text messages are streams, each an unclosed stream
+        header, then one clean element per message; a restart begins the
+        next with a new header, and the footer may end the last.
+        """
+        streams = []
+        for message in messages:
+            if message.lstrip().startswith((b"<?xml", b"<stream:stream")):
+                streams.append([message])
+            else:
+                self.assertTrue(streams, "no stream header came first")
+                streams[-1].append(message)
+        for index, stream in enumerate(streams):
+            header, rest = stream[0], stream[1:]
+            if rest[-1:] == [LEGACY_FOOTER]:
+                self.assertEqual(index, len(streams) - 1)
+                rest = rest[:-1]
+            for chunks in [[header, LEGACY_FOOTER]] + [
+                [header, message, LEGACY_FOOTER] for message in rest
+            ]:
+                self.assertEqual(_strictStream(chunks), len(chunks) - 2)
+
+    @_showFalsifyingExample
+    @_SERVER_SETTINGS
+    @given(
+        st.sampled_from([OPEN, LEGACY_HEADER]) | st.sampled_from(LEGACY_HEADERS),
+        st.lists(_serverFrame(), max_size=8),
+    )
+    def test_anyFrames(self, opener, frames):
+        """
+        Whatever frames follow the stream's opening, nothing escapes or is
+        logged as an error, every text message sent is clean XML in the
+        connection's framing, and a stream error is followed by the
+        closing message and a WebSocket close with the matching code,
+        then nothing.
+        """
+        client = WebSocketTestClient(self, maxMessageSize=1024)
+        client.handshake()
+        client.send(opener)
+        for payload, opcode in frames:
+            client.send(payload, opcode)
+        client.received()
+        sent = list(client.frames)
+        client.protocol.connectionLost(Failure(ConnectionDone()))
+        self.assertEqual(self.flushLoggedErrors(), [])
+
+        legacy = isinstance(client.protocol.framing, LegacyFraming)
+        texts = [payload for opcode, payload in sent if opcode == OP_TEXT]
+        self.assertTrue(texts)
+        if legacy:
+            self.assertCleanLegacyOutput(texts)
+        else:
+            self.assertCleanRFC7395Output(texts)
+
+        closes = [i for i, (opcode, _) in enumerate(sent) if opcode == OP_CLOSE]
+        self.assertLessEqual(len(closes), 1)
+        if closes:
+            self.assertEqual(closes[0], len(sent) - 1)
+
+        errors = [
+            (i, _streamErrorCondition(payload))
+            for i, (opcode, payload) in enumerate(sent)
+            if opcode == OP_TEXT and _streamErrorCondition(payload) is not None
+        ]
+        if not errors:
+            if closes:
+                code = struct.unpack("!H", sent[-1][1][:2])[0] if sent[-1][1] else None
+                self.assertIn(code, (None, 1000, 1007))
+            return
+        self.assertEqual(len(errors), 1)
+        index, condition = errors[0]
+        self.assertEqual(len(sent), index + 3)
+        opcode, closing = sent[index + 1]
+        self.assertEqual(opcode, OP_TEXT)
+        if legacy:
+            self.assertEqual(closing, LEGACY_FOOTER)
+        else:
+            self.assertEqual(strictParse(closing)[:2], (NS_FRAMING, "close"))
+        opcode, payload = sent[index + 2]
+        self.assertEqual(opcode, OP_CLOSE)
+        self.assertEqual(
+            struct.unpack("!H", payload[:2])[0], _CLOSE_CODES.get(condition, 1000)
+        )

@@ -1,0 +1,129 @@
+# -*- test-case-name: tests.test_admin -*-
+"""
+C{xmppws-admin}: manage the embedded server's accounts, also while the
+service runs.
+
+    xmppws-admin --data-dir DIR adduser JID PASSWORD
+    xmppws-admin --data-dir DIR passwd JID PASSWORD
+    xmppws-admin --data-dir DIR deluser JID
+    xmppws-admin --data-dir DIR list [DOMAIN]
+"""
+
+import sys
+
+from twisted.python import usage
+from twisted.words.protocols.jabber.jid import InvalidFormat, JID
+
+from xmppws.c2s.storage import AccountExists, NoSuchAccount, Storage
+
+__all__ = ["main", "parseAccountJID"]
+
+
+def parseAccountJID(text):
+    """
+    Parse and normalise an account address, C{user@domain}.
+
+    @return: C{(username, domain)}, both normalised (nodeprep, nameprep).
+    @raise ValueError: if C{text} is no bare JID with a user part.
+    """
+    try:
+        jid = JID(text)
+    except (InvalidFormat, UnicodeError) as e:
+        raise ValueError("invalid JID %r: %s" % (text, e))
+    if not jid.user or jid.resource:
+        raise ValueError("an account is user@domain, without resource: %r" % (text,))
+    return jid.user, jid.host
+
+
+class _AccountCommand(usage.Options):
+    def parseArgs(self, jid, password):
+        self["jid"] = jid
+        self["password"] = password
+
+
+class _DelCommand(usage.Options):
+    def parseArgs(self, jid):
+        self["jid"] = jid
+
+
+class _ListCommand(usage.Options):
+    def parseArgs(self, domain=None):
+        self["domain"] = domain
+
+
+class Options(usage.Options):
+    """
+    Command line of C{xmppws-admin}.
+    """
+
+    synopsis = "xmppws-admin [--data-dir DIR] adduser|passwd|deluser|list ..."
+    optParameters = [
+        ["data-dir", "d", "xmppws-data", "The service's data directory."],
+    ]
+    subCommands = [
+        ["adduser", None, _AccountCommand, "Create an account: JID PASSWORD"],
+        ["passwd", None, _AccountCommand, "Change a password: JID PASSWORD"],
+        ["deluser", None, _DelCommand, "Delete an account and its data: JID"],
+        ["list", None, _ListCommand, "List accounts: [DOMAIN]"],
+    ]
+
+    def postOptions(self):
+        if self.subCommand is None:
+            raise usage.UsageError("name a command: adduser, passwd, deluser or list")
+
+
+def run(argv, out=sys.stdout):
+    """
+    Run one command.
+
+    @return: the exit status.
+    """
+    options = Options()
+    try:
+        options.parseOptions(argv)
+    except usage.UsageError as e:
+        print("xmppws-admin: %s" % (e,), file=sys.stderr)
+        print(options.getSynopsis(), file=sys.stderr)
+        return 2
+    command, args = options.subCommand, options.subOptions
+    storage = Storage.inDirectory(options["data-dir"])
+    try:
+        if command == "list":
+            for username, domain in storage.listUsers(args["domain"]):
+                print("%s@%s" % (username, domain), file=out)
+            return 0
+        username, domain = parseAccountJID(args["jid"])
+        if command in ("adduser", "passwd") and not args["password"]:
+            raise ValueError("the password must not be empty")
+        if command == "adduser":
+            storage.addUser(username, domain, args["password"])
+            print("created %s@%s" % (username, domain), file=out)
+        elif command == "passwd":
+            storage.setPassword(username, domain, args["password"])
+            print("changed the password of %s@%s" % (username, domain), file=out)
+        else:
+            storage.deleteUser(username, domain)
+            print("deleted %s@%s" % (username, domain), file=out)
+        return 0
+    except ValueError as e:
+        print("xmppws-admin: %s" % (e,), file=sys.stderr)
+        return 2
+    except AccountExists as e:
+        print("xmppws-admin: account %s already exists" % (e,), file=sys.stderr)
+        return 1
+    except NoSuchAccount as e:
+        print("xmppws-admin: no account %s" % (e,), file=sys.stderr)
+        return 1
+    finally:
+        storage.close()
+
+
+def main():
+    """
+    Entry point of the C{xmppws-admin} script.
+    """
+    sys.exit(run(sys.argv[1:]))
+
+
+if __name__ == "__main__":
+    main()
