@@ -2,18 +2,19 @@
 Measure what the xmppws adapter costs per stanza, next to a bare Autobahn
 echo server measured in the same run.
 
-Two servers run in child processes on 127.0.0.1, each pinned to a core of
-its own when the machine has two:
+Two servers run in child processes on 127.0.0.1, on a core of their own
+when the machine has two (the client keeps the other):
 
     xmppws  XMPPWebSocketServerFactory(echoStreamFactory()): the Twisted
             Words echo stream of tests.helpers behind the adapter, which
-            parses every stanza, hands it to an XmlStream and serialises
-            the answer;
+            checks every message, feeds it to the XmlStream, and turns
+            what the XmlStream writes back into a message;
     bare    an Autobahn WebSocketServerProtocol sending every message back
             as it came: the WebSocket layer alone.
 
-The client, in this process, uses the websockets package's synchronous
-client.  Each phase is run on both servers, alternately, --repeat times:
+The client, in this process, is the websockets package's synchronous
+client.  Both phases run on both servers, alternately, --repeat times, and
+the median of each figure is reported:
 
     round trip  --rounds sequential send-then-receive exchanges;
     pipelined   --messages stanzas sent by a writer thread, at most
@@ -21,18 +22,19 @@ client.  Each phase is run on both servers, alternately, --repeat times:
                 the echoes.
 
 Besides wall-clock figures, the server process's CPU time is read from
-/proc before and after each phase; server CPU per stanza is the figure
-least disturbed by the client and by the machine.
+/proc before and after each phase.  Server CPU per stanza is the figure
+least disturbed by the client and by the machine, and the difference
+between the two servers' is the adapter's cost.
 
-    /tmp/venv/bin/python bench/adapter_bench.py
-    /tmp/venv/bin/python bench/adapter_bench.py --json results.json
-    /tmp/venv/bin/python bench/adapter_bench.py --profile xmppws.pstats
+    python bench/adapter_bench.py
+    python bench/adapter_bench.py --json bench/results/run.json
+    python bench/adapter_bench.py --repeat 1 --profile bench/results/xmppws.pstats
 
 The same script is the servers' program:
 
     python bench/adapter_bench.py --serve xmppws --port 0
 
-prints one JSON line with the port it listens on, and serves until its
+prints one JSON line with the port it listens on and serves until its
 standard input closes.
 """
 
@@ -68,6 +70,18 @@ TEXT = (
     "second table before we start, the totals changed a little. "
 )
 
+# (key, label, format): the figures of one repetition, in table order.
+ROWS = [
+    ("rt_median_us", "round trip: median latency (us)", "%.1f"),
+    ("rt_p99_us", "round trip: p99 latency (us)", "%.1f"),
+    ("rt_rate", "round trip: stanzas/s", "%.0f"),
+    ("rt_cpu_us", "round trip: server CPU per stanza (us)", "%.1f"),
+    ("pl_rate", "pipelined: stanzas/s", "%.0f"),
+    ("pl_mbps", "pipelined: MB/s each way", "%.2f"),
+    ("pl_cpu_us", "pipelined: server CPU per stanza (us)", "%.1f"),
+    ("pl_busy_pct", "pipelined: server CPU busy (%)", "%.0f"),
+]
+
 
 class BenchAbort(Exception):
     """
@@ -75,20 +89,19 @@ class BenchAbort(Exception):
     """
 
 
-# Server side: runs in a child process.
+# The servers: each runs in a child process.
 
 
 def serve(kind, port, cpu=None, profilePath=None):
     """
-    Listen on 127.0.0.1, print C{{"port": ..., "pid": ..., "reactor":
-    ...}} as one line on standard output and serve until standard input
-    closes.
+    Listen on 127.0.0.1, print C{{"port": ..., "pid": ..., "reactor": ...}}
+    as one line on standard output and serve until standard input closes.
 
     @param kind: C{'xmppws'} or C{'bare'}.
     @param port: the TCP port, 0 for any free one.
-    @param cpu: the CPU to pin this process to, or L{None}.
-    @param profilePath: run the reactor under C{cProfile} and write its
-        statistics there, or L{None}.
+    @param cpu: the CPU to run on, or L{None} for any.
+    @param profilePath: where to write C{cProfile} statistics of the whole
+        reactor run, or L{None} not to profile.
     """
     if cpu is not None:
         os.sched_setaffinity(0, {cpu})
@@ -120,7 +133,7 @@ def serve(kind, port, cpu=None, profilePath=None):
 
         factory = XMPPWebSocketServerFactory(echoStreamFactory(), reactor=reactor)
     else:
-        factory = _bareFactory(reactor)
+        factory = bareEchoFactory(reactor)
 
     class StopOnEOF(Protocol):
         def connectionLost(self, reason):
@@ -128,14 +141,12 @@ def serve(kind, port, cpu=None, profilePath=None):
                 reactor.stop()
 
     def listening(listeningPort):
-        line = json.dumps(
-            {
-                "port": listeningPort.getHost().port,
-                "pid": os.getpid(),
-                "reactor": type(reactor).__module__ + "." + type(reactor).__name__,
-            }
-        )
-        sys.stdout.write(line + "\n")
+        info = {
+            "port": listeningPort.getHost().port,
+            "pid": os.getpid(),
+            "reactor": "%s.%s" % (type(reactor).__module__, type(reactor).__name__),
+        }
+        sys.stdout.write(json.dumps(info) + "\n")
         sys.stdout.flush()
         stdio.StandardIO(StopOnEOF(), reactor=reactor)
 
@@ -157,9 +168,10 @@ def serve(kind, port, cpu=None, profilePath=None):
         profiler.dump_stats(profilePath)
 
 
-def _bareFactory(reactor):
+def bareEchoFactory(reactor):
     """
-    An Autobahn server factory whose connections send every message back.
+    An Autobahn server factory whose connections accept the C{xmpp}
+    subprotocol and send every message back as it came.
     """
     from autobahn.twisted.websocket import (
         WebSocketServerFactory,
@@ -180,21 +192,27 @@ def _bareFactory(reactor):
     return factory
 
 
-# Client side: this process.
+# The client: this process.
 
 
 class ServerProcess:
     """
-    One server child process.
+    One server, running L{serve} in a child process.
 
     @ivar kind: C{'xmppws'} or C{'bare'}.
     @ivar process: the L{subprocess.Popen}.
-    @ivar port: the port it listens on.
+    @ivar url: the WebSocket URL it serves.
     @ivar reactor: the name of its reactor class.
+    @ivar cpu: its L{CPUClock}.
     """
 
     def __init__(self, kind, cpu=None, profilePath=None):
-        command = [sys.executable, os.path.abspath(__file__), "--serve", kind, "--port", "0"]
+        """
+        Start the server and wait until it listens.
+
+        @raise BenchAbort: if it does not start.
+        """
+        command = [sys.executable, os.path.abspath(__file__), "--serve", kind]
         if cpu is not None:
             command += ["--cpu", str(cpu)]
         if profilePath is not None:
@@ -204,9 +222,8 @@ class ServerProcess:
             command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, cwd=ROOT
         )
         info = json.loads(self._readLine(STARTUP_TIMEOUT))
-        self.port = info["port"]
+        self.url = "ws://%s:%d/xmpp-websocket" % (INTERFACE, info["port"])
         self.reactor = info["reactor"]
-        self.url = "ws://%s:%d/xmpp-websocket" % (INTERFACE, self.port)
         self.cpu = CPUClock(self.process.pid)
 
     def _readLine(self, timeout):
@@ -228,7 +245,8 @@ class ServerProcess:
 
     def stop(self):
         """
-        Close the server's standard input, which makes it stop, and wait.
+        Close the server's standard input, which stops it, and wait for it
+        to exit (and write its profile).
         """
         if self.process.poll() is None:
             self.process.stdin.close()
@@ -246,11 +264,13 @@ class ServerProcess:
 
 class CPUClock:
     """
-    The CPU time a process has used so far, read from /proc.
+    The CPU time a process has used, read from /proc.
 
-    Per-thread C{schedstat} counts nanoseconds; C{stat} counts clock ticks
-    (usually 10 ms), and is used when there is no C{schedstat}.
+    The C{schedstat} of each of its threads counts nanoseconds;
+    C{/proc/PID/stat} (user plus system time) counts clock ticks, usually
+    10 ms, and is used where there is no C{schedstat}.
 
+    @ivar pid: the process.
     @ivar source: C{'schedstat'} or C{'stat'}.
     """
 
@@ -265,21 +285,21 @@ class CPUClock:
 
     def _schedstat(self):
         total = 0
-        taskDir = "/proc/%d/task" % (self.pid,)
-        for task in os.listdir(taskDir):
-            with open(os.path.join(taskDir, task, "schedstat")) as f:
+        tasks = "/proc/%d/task" % (self.pid,)
+        for task in os.listdir(tasks):
+            with open(os.path.join(tasks, task, "schedstat")) as f:
                 total += int(f.read().split()[0])
         return total / 1e9
 
     def _stat(self):
         with open("/proc/%d/stat" % (self.pid,)) as f:
             fields = f.read().rsplit(")", 1)[1].split()
-        # fields[0] is field 3 (state); utime and stime are fields 14, 15.
+        # fields[0] is field 3 (state); utime and stime are fields 14 and 15.
         return (int(fields[11]) + int(fields[12])) / self._tick
 
     def seconds(self):
         """
-        @return: user and system CPU time so far, in seconds.
+        @return: the CPU time used so far, in seconds.
         @raise BenchAbort: if the process is gone.
         """
         try:
@@ -290,55 +310,65 @@ class CPUClock:
             raise BenchAbort("server process %d is gone" % (self.pid,))
 
 
-def stanzas(count, size, start=0):
-    """
-    Build C{count} chat messages of C{size} bytes each, with ids
-    C{start}, C{start + 1}, ...
-
-    @rtype: L{list} of L{bytes}
-    """
-    empty = len(STANZA.format(id=0, body="").encode("ascii"))
-    if size < empty:
-        raise ValueError("--size must be at least %d bytes" % (empty,))
-    text = TEXT * (1 + (size - empty) // len(TEXT))
-    body = text[: size - empty]
-    return [
-        STANZA.format(id=start + i, body=body).encode("ascii") for i in range(count)
-    ]
-
-
-def idOf(number):
-    return b"id='%08d'" % (number,)
-
-
 class Phase:
     """
-    A time limit for one phase of the run.
+    The time limit of one phase.
+
+    @ivar name: what the phase is, for messages.
+    @ivar deadline: the L{time.monotonic} time it must end by.
     """
 
     def __init__(self, name, timeout, runDeadline):
+        """
+        @param timeout: seconds the phase may take (C{--timeout}).
+        @param runDeadline: when the whole run must end (C{--max-time}).
+        """
         self.name = name
-        self.timeout = timeout
-        self.deadline = min(time.monotonic() + timeout, runDeadline)
+        self._timeout = timeout
         self._runDeadline = runDeadline
+        self.deadline = min(time.monotonic() + timeout, runDeadline)
 
     def remaining(self):
+        """
+        @return: the seconds left.
+        @raise BenchAbort: if none are.
+        """
         left = self.deadline - time.monotonic()
-        if left <= 0:
-            if self.deadline >= self._runDeadline:
-                raise BenchAbort(
-                    "%s: the run exceeded its --max-time; stopped" % (self.name,)
-                )
-            raise BenchAbort(
-                "%s: did not finish within %g s (--timeout); stopped"
-                % (self.name, self.timeout)
-            )
-        return left
+        if left > 0:
+            return left
+        if self.deadline >= self._runDeadline:
+            raise BenchAbort("%s: the run took longer than --max-time" % (self.name,))
+        raise BenchAbort(
+            "%s: did not finish within %g s (--timeout)" % (self.name, self._timeout)
+        )
+
+
+def stanzas(count, size):
+    """
+    Build C{count} chat messages of C{size} bytes, with ids 0, 1, ...
+
+    @rtype: L{list} of L{bytes}
+    @raise ValueError: if C{size} is too small for a message.
+    """
+    empty = len(STANZA.format(id=0, body=""))
+    if size < empty:
+        raise ValueError("--size must be at least %d bytes" % (empty,))
+    body = (TEXT * (1 + (size - empty) // len(TEXT)))[: size - empty]
+    return [STANZA.format(id=i, body=body).encode("ascii") for i in range(count)]
+
+
+def idOf(number):
+    """
+    @return: the C{id} attribute of stanza C{number}, as serialised.
+    """
+    return b"id='%08d'" % (number,)
 
 
 def receive(ws, phase, failures=()):
     """
-    Receive one message as bytes before the phase's deadline.
+    Receive one message, as bytes, before the phase's deadline.
+
+    @param failures: where a writer thread puts what stopped it.
     """
     while True:
         if failures:
@@ -351,7 +381,7 @@ def receive(ws, phase, failures=()):
 
 def openStream(server, ws, phase):
     """
-    Check the subprotocol; for xmppws, also open the XMPP stream.
+    Check the subprotocol; on xmppws, also open the XMPP stream.
     """
     from tests.helpers import OPEN
 
@@ -367,8 +397,7 @@ def openStream(server, ws, phase):
 
 def closeStream(server, ws, phase):
     """
-    For xmppws, close the XMPP stream; the WebSocket is closed by the
-    caller.
+    On xmppws, close the XMPP stream; the caller closes the WebSocket.
     """
     from tests.helpers import CLOSE
 
@@ -402,9 +431,10 @@ def pipelined(ws, messages, window, phase):
     Send the messages from a writer thread, at most C{window} of them
     unanswered, while this thread reads the echoes.
 
-    The window matters: the websockets client holds its connection lock
-    while a send blocks, so an unbounded writer could stop its own reader
-    and, with the server's output paused in turn, stall both ends.
+    The window is there because the websockets client holds its
+    connection's lock while a send blocks: a writer far ahead of the
+    reader could stop the client reading, then the server (which stops
+    reading while its output is full), and so itself.
 
     @return: the seconds from the first send to the last echo.
     """
@@ -428,13 +458,13 @@ def pipelined(ws, messages, window, phase):
     start = time.perf_counter()
     writer.start()
     try:
-        for i in range(len(messages)):
+        for _ in messages:
             reply = receive(ws, phase, failures)
             credit.release()
         elapsed = time.perf_counter() - start
     finally:
         stop.set()
-    writer.join(phase.remaining())
+    writer.join(STOP_TIMEOUT)
     if idOf(len(messages) - 1) not in reply:
         raise BenchAbort("%s: last echo is wrong: %r" % (phase.name, reply[:200]))
     return elapsed
@@ -450,9 +480,9 @@ def percentile(values, fraction):
 
 def runOnce(server, options, runDeadline):
     """
-    Connect, warm up, run both phases, disconnect.
+    Connect to C{server}, warm up, run both phases, disconnect.
 
-    @return: a L{dict} of the figures of this repetition.
+    @return: the figures of this repetition, keyed as in L{ROWS}.
     """
     from websockets.sync.client import connect
 
@@ -468,12 +498,11 @@ def runOnce(server, options, runDeadline):
         try:
             openStream(server, ws, setup)
             result = measure(server, ws, options, runDeadline)
-            closeStream(
-                server, ws, Phase("%s: closing" % (name,), options.timeout, runDeadline)
-            )
+            closing = Phase("%s: closing" % (name,), options.timeout, runDeadline)
+            closeStream(server, ws, closing)
         except BenchAbort:
-            # A writer blocked in send() holds the connection's lock, which
-            # closing the WebSocket needs: end the server first.
+            # A writer blocked in send() holds the lock that closing the
+            # WebSocket needs: end the server first.
             server.kill()
             raise
     return result
@@ -482,19 +511,21 @@ def runOnce(server, options, runDeadline):
 def measure(server, ws, options, runDeadline):
     """
     Warm up, then run the round-trip and the pipelined phases on C{ws}.
+
+    @return: the figures, keyed as in L{ROWS}.
     """
     name = LABELS[server.kind]
     if options.warmup:
         warm = Phase("%s: warm-up" % (name,), options.timeout, runDeadline)
         roundTrips(ws, stanzas(options.warmup, options.size), warm)
 
-    rtMessages = stanzas(options.rounds, options.size)
+    messages = stanzas(options.rounds, options.size)
     phase = Phase("%s: round trip" % (name,), options.timeout, runDeadline)
-    cpu0 = server.cpu.seconds()
-    wall0 = time.perf_counter()
-    latencies = roundTrips(ws, rtMessages, phase)
-    wall = time.perf_counter() - wall0
-    cpu = server.cpu.seconds() - cpu0
+    cpu = server.cpu.seconds()
+    start = time.perf_counter()
+    latencies = roundTrips(ws, messages, phase)
+    wall = time.perf_counter() - start
+    cpu = server.cpu.seconds() - cpu
     result = {
         "rt_median_us": statistics.median(latencies) * 1e6,
         "rt_p99_us": percentile(latencies, 0.99) * 1e6,
@@ -502,62 +533,49 @@ def measure(server, ws, options, runDeadline):
         "rt_cpu_us": cpu / options.rounds * 1e6,
     }
 
-    plMessages = stanzas(options.messages, options.size)
+    messages = stanzas(options.messages, options.size)
     phase = Phase("%s: pipelined" % (name,), options.timeout, runDeadline)
-    cpu0 = server.cpu.seconds()
-    elapsed = pipelined(ws, plMessages, options.window, phase)
-    cpu = server.cpu.seconds() - cpu0
-    result.update(
-        {
-            "pl_rate": options.messages / elapsed,
-            "pl_mbps": options.messages * options.size / elapsed / 1e6,
-            "pl_cpu_us": cpu / options.messages * 1e6,
-            "pl_busy_pct": cpu / elapsed * 100,
-        }
-    )
+    cpu = server.cpu.seconds()
+    wall = pipelined(ws, messages, options.window, phase)
+    cpu = server.cpu.seconds() - cpu
+    result["pl_rate"] = options.messages / wall
+    result["pl_mbps"] = options.messages * options.size / wall / 1e6
+    result["pl_cpu_us"] = cpu / options.messages * 1e6
+    result["pl_busy_pct"] = cpu / wall * 100
     return result
-
-
-ROWS = [
-    ("rt_median_us", "round trip: median latency (us)", "%.1f"),
-    ("rt_p99_us", "round trip: p99 latency (us)", "%.1f"),
-    ("rt_rate", "round trip: stanzas/s", "%.0f"),
-    ("rt_cpu_us", "round trip: server CPU per stanza (us)", "%.1f"),
-    ("pl_rate", "pipelined: stanzas/s", "%.0f"),
-    ("pl_mbps", "pipelined: MB/s each way", "%.2f"),
-    ("pl_cpu_us", "pipelined: server CPU per stanza (us)", "%.1f"),
-    ("pl_busy_pct", "pipelined: server CPU busy (%)", "%.0f"),
-]
 
 
 def summarise(runs):
     """
-    The median of each figure over the repetitions.
+    @return: the median of each figure over the repetitions.
     """
     return {key: statistics.median(run[key] for run in runs) for key, _, _ in ROWS}
 
 
 def formatTable(summary):
-    header = ("phase", LABELS["xmppws"], LABELS["bare"], "ratio")
-    lines = [header]
+    """
+    @return: the plain-text table of L{ROWS}: phase, xmppws, bare
+        Autobahn, and their ratio.
+    """
+    lines = [("phase", LABELS["xmppws"], LABELS["bare"], "ratio")]
     for key, label, fmt in ROWS:
         ours, bare = summary["xmppws"][key], summary["bare"][key]
         ratio = "%.2f" % (ours / bare,) if bare else "-"
         lines.append((label, fmt % (ours,), fmt % (bare,), ratio))
     widths = [max(len(line[i]) for line in lines) for i in range(4)]
     out = []
-    for n, line in enumerate(lines):
-        out.append(
-            "  ".join(
-                [line[0].ljust(widths[0])] + [c.rjust(w) for c, w in zip(line[1:], widths[1:])]
-            )
-        )
-        if n == 0:
-            out.append("  ".join("-" * w for w in widths))
+    for line in lines:
+        cells = [line[0].ljust(widths[0])]
+        cells += [cell.rjust(width) for cell, width in zip(line[1:], widths[1:])]
+        out.append("  ".join(cells))
+    out.insert(1, "  ".join("-" * width for width in widths))
     return "\n".join(out)
 
 
 def environment(servers):
+    """
+    @return: versions, machine and clock details, for the report.
+    """
     import autobahn
     import twisted
     import websockets
@@ -587,7 +605,7 @@ def environment(servers):
 
 def plot(summary, path):
     """
-    Draw bar charts of the main figures to C{path}, if matplotlib is
+    Draw bar charts of the main figures as a PNG, if matplotlib is
     importable.
 
     @return: L{True} if the file was written.
@@ -599,10 +617,11 @@ def plot(summary, path):
         import matplotlib.pyplot as plt
     except ImportError:
         return False
+    phases = ["round trip", "pipelined"]
     panels = [
-        ("Server CPU per stanza (us)", ["rt_cpu_us", "pl_cpu_us"], ["round trip", "pipelined"]),
+        ("Server CPU per stanza (us)", ["rt_cpu_us", "pl_cpu_us"], phases),
         ("Round-trip latency (us)", ["rt_median_us", "rt_p99_us"], ["median", "p99"]),
-        ("Stanzas per second", ["rt_rate", "pl_rate"], ["round trip", "pipelined"]),
+        ("Stanzas per second", ["rt_rate", "pl_rate"], phases),
     ]
     figure, axes = plt.subplots(1, len(panels), figsize=(12, 4))
     width = 0.38
@@ -611,7 +630,7 @@ def plot(summary, path):
         for offset, kind in ((-width / 2, "xmppws"), (width / 2, "bare")):
             ax.bar(
                 [p + offset for p in positions],
-                [summary[kind][k] for k in keys],
+                [summary[kind][key] for key in keys],
                 width,
                 label=LABELS[kind],
             )
@@ -626,11 +645,17 @@ def plot(summary, path):
 
 
 def printProfile(path, count=10):
+    """
+    Print the top functions of a profile: by cumulative time, by internal
+    time, and the adapter's own (modules under C{xmppws/}) by cumulative
+    time.
+    """
     import pstats
 
     stats = pstats.Stats(path, stream=sys.stdout)
     stats.sort_stats("cumulative").print_stats(count)
     stats.sort_stats("tottime").print_stats(count)
+    stats.sort_stats("cumulative").print_stats(r"[/\\]xmppws[/\\]", count)
 
 
 def parseArguments(argv):
@@ -638,34 +663,35 @@ def parseArguments(argv):
         description="Measure the xmppws adapter's cost per stanza against a "
         "bare Autobahn echo server, on 127.0.0.1."
     )
-    parser.add_argument("--rounds", type=int, default=5000,
-                        help="sequential round trips per repetition (default 5000)")
-    parser.add_argument("--messages", type=int, default=20000,
-                        help="stanzas per pipelined run (default 20000)")
-    parser.add_argument("--size", type=int, default=200,
-                        help="stanza size in bytes (default 200)")
-    parser.add_argument("--window", type=int, default=256,
-                        help="most unanswered stanzas when pipelining (default 256)")
-    parser.add_argument("--warmup", type=int, default=500,
-                        help="round trips before measuring, per connection (default 500)")
-    parser.add_argument("--repeat", type=int, default=3,
-                        help="repetitions, alternating the servers; the median "
-                        "is reported (default 3)")
-    parser.add_argument("--timeout", type=float, default=120.0,
-                        help="abort if a phase takes longer, in seconds (default 120)")
-    parser.add_argument("--max-time", type=float, default=900.0,
-                        help="abort if the whole run takes longer, in seconds (default 900)")
-    parser.add_argument("--json", metavar="PATH", help="also write the results here")
-    parser.add_argument("--plot", metavar="PATH",
-                        help="draw a bar chart PNG here (needs matplotlib)")
-    parser.add_argument("--profile", metavar="PATH",
-                        help="run the xmppws server under cProfile, write its "
-                        "statistics here and print the top functions")
-    parser.add_argument("--no-pin", action="store_true",
-                        help="do not pin the client and the servers to CPUs")
-    parser.add_argument("--serve", choices=SERVERS, help=argparse.SUPPRESS)
-    parser.add_argument("--port", type=int, default=0, help=argparse.SUPPRESS)
-    parser.add_argument("--cpu", type=int, help=argparse.SUPPRESS)
+    add = parser.add_argument
+    add("--rounds", type=int, default=5000,
+        help="sequential round trips per repetition (default: 5000)")
+    add("--messages", type=int, default=20000,
+        help="stanzas per pipelined run (default: 20000)")
+    add("--size", type=int, default=200,
+        help="stanza size in bytes (default: 200)")
+    add("--window", type=int, default=256,
+        help="most unanswered stanzas when pipelining (default: 256)")
+    add("--warmup", type=int, default=500,
+        help="round trips on each connection before measuring (default: 500)")
+    add("--repeat", type=int, default=3,
+        help="repetitions, alternating the servers; medians are reported "
+        "(default: 3)")
+    add("--timeout", type=float, default=120.0,
+        help="abort if a phase takes longer, in seconds (default: 120)")
+    add("--max-time", type=float, default=900.0,
+        help="abort if the whole run takes longer, in seconds (default: 900)")
+    add("--json", metavar="PATH", help="also write the results here")
+    add("--plot", metavar="PATH",
+        help="draw a bar chart PNG here (skipped without matplotlib)")
+    add("--profile", metavar="PATH",
+        help="run the xmppws server under cProfile, write its statistics "
+        "here and print its top functions")
+    add("--no-pin", action="store_true",
+        help="do not pin the client and the servers to separate CPUs")
+    add("--serve", choices=SERVERS, help=argparse.SUPPRESS)
+    add("--port", type=int, default=0, help=argparse.SUPPRESS)
+    add("--cpu", type=int, help=argparse.SUPPRESS)
     options = parser.parse_args(argv)
     for name in ("rounds", "messages", "window", "repeat"):
         if getattr(options, name) < 1:
@@ -679,12 +705,14 @@ def parseArguments(argv):
     return options
 
 
-def main(argv=None):
-    options = parseArguments(argv)
-    if options.serve:
-        serve(options.serve, options.port, options.cpu, options.profile)
-        return 0
+def run(options):
+    """
+    Start both servers, run every repetition, stop the servers.
 
+    @return: the environment and, per server, the figures of each
+        repetition.
+    @raise BenchAbort: if the run cannot finish.
+    """
     runDeadline = time.monotonic() + options.max_time
     cpus = sorted(os.sched_getaffinity(0))
     clientCPU = serverCPU = None
@@ -698,11 +726,16 @@ def main(argv=None):
         servers["xmppws"] = ServerProcess("xmppws", serverCPU, profilePath)
         servers["bare"] = ServerProcess("bare", serverCPU)
         env = environment(servers)
+        env["pinned"] = serverCPU is not None
         print(
             "Python %(python)s, Twisted %(twisted)s, Autobahn %(autobahn)s, "
             "websockets %(websockets)s; %(cpus)s CPUs (%(cpu_model)s); "
-            "server CPU from /proc %(cpu_clock)s" % env
+            "server CPU time from /proc %(cpu_clock)s" % env
         )
+        if serverCPU is None:
+            where = "not pinned to CPUs"
+        else:
+            where = "client on CPU %d, servers on CPU %d" % (clientCPU, serverCPU)
         print(
             "%d round trips, %d pipelined stanzas (window %d), %d-byte stanzas, "
             "%d repetitions; %s"
@@ -712,9 +745,7 @@ def main(argv=None):
                 options.window,
                 options.size,
                 options.repeat,
-                "client on CPU %d, servers on CPU %d" % (clientCPU, serverCPU)
-                if serverCPU is not None
-                else "not pinned",
+                where,
             )
         )
         runs = {kind: [] for kind in SERVERS}
@@ -722,40 +753,42 @@ def main(argv=None):
             for kind in SERVERS:
                 runs[kind].append(runOnce(servers[kind], options, runDeadline))
             sys.stderr.write("repetition %d of %d done\n" % (n + 1, options.repeat))
-    except BenchAbort as e:
-        for server in servers.values():
-            server.kill()
-        sys.stderr.write("adapter_bench: aborted: %s\n" % (e,))
-        return 1
     except BaseException:
         for server in servers.values():
             server.kill()
         raise
     for server in servers.values():
         server.stop()
+    return env, runs
 
+
+def report(options, env, runs):
+    """
+    Print the table, and write the JSON, the chart and the profile
+    summary asked for.
+    """
     summary = {kind: summarise(runs[kind]) for kind in SERVERS}
     print()
     print(formatTable(summary))
     print()
     for key, name in (("rt_cpu_us", "round trip"), ("pl_cpu_us", "pipelined")):
         print(
-            "Adapter cost (%s): %.1f us of server CPU per stanza over bare Autobahn"
+            "Adapter cost, %s: %.1f us of server CPU per stanza over bare Autobahn"
             % (name, summary["xmppws"][key] - summary["bare"][key])
         )
-    if profilePath:
+    if options.profile:
         print("(the xmppws server ran under cProfile: its figures are inflated)")
 
     if options.json:
+        directory = os.path.dirname(options.json)
+        if directory:
+            os.makedirs(directory, exist_ok=True)
+        keys = ("rounds", "messages", "size", "window", "warmup", "repeat")
         with open(options.json, "w") as f:
             json.dump(
                 {
                     "environment": env,
-                    "options": {
-                        k: getattr(options, k)
-                        for k in ("rounds", "messages", "size", "window", "warmup", "repeat")
-                    },
-                    "pinned": serverCPU is not None,
+                    "options": {key: getattr(options, key) for key in keys},
                     "summary": summary,
                     "runs": runs,
                 },
@@ -769,10 +802,26 @@ def main(argv=None):
             print("Chart written to %s" % (options.plot,))
         else:
             print("No chart: matplotlib is not importable")
-    if profilePath:
+    if options.profile:
         print()
-        print("xmppws server profile (%s):" % (profilePath,))
-        printProfile(profilePath)
+        print("xmppws server profile (%s):" % (options.profile,))
+        printProfile(options.profile)
+
+
+def main(argv=None):
+    options = parseArguments(argv)
+    if options.serve:
+        serve(options.serve, options.port, options.cpu, options.profile)
+        return 0
+    if options.profile:
+        directory = os.path.dirname(os.path.abspath(options.profile))
+        os.makedirs(directory, exist_ok=True)
+    try:
+        env, runs = run(options)
+    except BenchAbort as e:
+        sys.stderr.write("adapter_bench: aborted: %s\n" % (e,))
+        return 1
+    report(options, env, runs)
     return 0
 
 

@@ -14,11 +14,11 @@ import ipaddress
 import ssl
 from xml.etree import ElementTree
 
+from autobahn.twisted.websocket import WebSocketClientFactory, WebSocketClientProtocol
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
-from autobahn.twisted.websocket import WebSocketClientFactory, WebSocketClientProtocol
 from twisted.internet import reactor, tcp
 from twisted.internet.defer import Deferred, inlineCallbacks
 from twisted.internet.endpoints import (
@@ -27,7 +27,7 @@ from twisted.internet.endpoints import (
     serverFromString,
     wrapClientTLS,
 )
-from twisted.internet.error import ConnectionDone
+from twisted.internet.error import ConnectionDone, ConnectionLost
 from twisted.internet.ssl import Certificate, optionsForClientTLS
 from twisted.internet.task import deferLater
 from twisted.internet.threads import deferToThread
@@ -51,6 +51,7 @@ from tests.helpers import (
     strictParse,
 )
 from xmppws.framing import NS_FRAMING, NS_STREAMS, NS_XMPP_STREAMS
+from xmppws.transport import StreamErrorSent
 from xmppws.websocket import XMPPWebSocketResource, XMPPWebSocketServerFactory
 
 NS_CLIENT = "jabber:client"
@@ -339,6 +340,22 @@ class _ScriptedClientFactory(WebSocketClientFactory):
         self.closed = Deferred()
 
 
+class _EchoServer:
+    """
+    An echo server listening through the C{xmppws:} server endpoint.
+
+    @ivar factory: the L{echoStreamFactory} whose C{streams} and C{lost}
+        record the server's streams.
+    @ivar port: the port number.
+    @ivar url: the C{ws://} or C{wss://} URL to connect to.
+    @ivar certPath: the server's certificate (PEM) with TLS, else L{None}.
+    @ivar trustDir: a directory holding only that certificate as C{ca.pem}
+        with TLS, else L{None}.
+    """
+
+    factory = port = url = certPath = trustDir = None
+
+
 class InteropMixin:
     """
     Listening, certificates and clean-up shared by the interop tests.
@@ -389,24 +406,27 @@ class InteropMixin:
         Serve an echo stream factory at C{PATH} through the C{xmppws:}
         server endpoint, over TCP or TLS.
 
-        @return: a L{Deferred} firing with C{(factory, url, certPath,
-            trustDir)}; the last two are L{None} without TLS.
+        @return: a L{Deferred} firing with an L{_EchoServer}.
         """
-        factory = echoStreamFactory()
-        certPath = trustDir = None
+        server = _EchoServer()
+        server.factory = echoStreamFactory()
         if secure:
-            keyPath, certPath, trustDir = self.certificate()
+            keyPath, server.certPath, server.trustDir = self.certificate()
             inner = "ssl:0:privateKey=%s:certKey=%s:interface=127.0.0.1" % (
                 _escape(keyPath.path),
-                _escape(certPath.path),
+                _escape(server.certPath.path),
             )
         else:
             inner = "tcp:0:interface=127.0.0.1"
-        number = yield self.listen(
-            "xmppws:%s:path=%s" % (_escape(inner), _escape(PATH)), factory
+        server.port = yield self.listen(
+            "xmppws:%s:path=%s" % (_escape(inner), _escape(PATH)), server.factory
         )
-        url = "%s://127.0.0.1:%d%s" % ("wss" if secure else "ws", number, PATH)
-        return factory, url, certPath, trustDir
+        server.url = "%s://127.0.0.1:%d%s" % (
+            "wss" if secure else "ws",
+            server.port,
+            PATH,
+        )
+        return server
 
     def assertOpenedAndEchoed(self, messages, code):
         """
@@ -446,12 +466,12 @@ class WebsocketsClientTests(InteropMixin, unittest.TestCase):
         echoes a stanza and closes with code 1000, and the stream knows it
         is not secure.
         """
-        factory, url, _, _ = yield self.listenEcho()
-        result = yield deferToThread(_websocketsSession, url)
+        server = yield self.listenEcho()
+        result = yield deferToThread(_websocketsSession, server.url)
         self.assertEqual(result["subprotocol"], "xmpp")
         self.assertOpenedAndEchoed(result["messages"], result["code"])
-        yield _waitUntil(lambda: factory.lost, "the stream to end")
-        self.assertIs(factory.streams[0].transport.secure, False)
+        yield _waitUntil(lambda: server.factory.lost, "the stream to end")
+        self.assertIs(server.factory.streams[0].transport.secure, False)
 
     @inlineCallbacks
     def test_rfc7395Secure(self):
@@ -460,13 +480,13 @@ class WebsocketsClientTests(InteropMixin, unittest.TestCase):
         certificate for 127.0.0.1, runs the same session, and the server's
         stream counts as secure.
         """
-        factory, url, certPath, _ = yield self.listenEcho(secure=True)
-        context = ssl.create_default_context(cafile=certPath.path)
-        result = yield deferToThread(_websocketsSession, url, context)
+        server = yield self.listenEcho(secure=True)
+        context = ssl.create_default_context(cafile=server.certPath.path)
+        result = yield deferToThread(_websocketsSession, server.url, context)
         self.assertEqual(result["subprotocol"], "xmpp")
         self.assertOpenedAndEchoed(result["messages"], result["code"])
-        yield _waitUntil(lambda: factory.lost, "the stream to end")
-        self.assertIs(factory.streams[0].transport.secure, True)
+        yield _waitUntil(lambda: server.factory.lost, "the stream to end")
+        self.assertIs(server.factory.streams[0].transport.secure, True)
 
     @inlineCallbacks
     def test_legacy(self):
@@ -475,8 +495,8 @@ class WebsocketsClientTests(InteropMixin, unittest.TestCase):
         features, the echo of a stanza without C{xmlns}, and a footer, each
         well-formed in the context of the header.
         """
-        factory, url, _, _ = yield self.listenEcho()
-        result = yield deferToThread(_websocketsLegacySession, url)
+        server = yield self.listenEcho()
+        result = yield deferToThread(_websocketsLegacySession, server.url)
         self.assertEqual(result["subprotocol"], "xmpp")
         messages = result["messages"]
         self.assertEqual(len(messages), 4, messages)
@@ -486,12 +506,17 @@ class WebsocketsClientTests(InteropMixin, unittest.TestCase):
         self.assertEqual(attrs.get("from"), "example.com")
         self.assertTrue(attrs.get("id"))
         self.assertEqual(attrs.get("version"), "1.0")
+        children = []
         for message in messages[1:3]:
-            strictParse(header + message + LEGACY_FOOTER)
-        self.assertTrue(messages[1].startswith(b"<stream:features"), messages[1])
-        self.assertTrue(messages[2].startswith(b"<message"), messages[2])
-        self.assertIn(b"to='user@example.com/ws'", messages[2])
-        self.assertIn(b"from='echo@example.com'", messages[2])
+            document = header + message + LEGACY_FOOTER
+            strictParse(document)
+            children.append(ElementTree.fromstring(document)[0])
+        features, echo = children
+        self.assertEqual(features.tag, "{%s}features" % (NS_STREAMS,))
+        self.assertEqual(echo.tag, "{%s}message" % (NS_CLIENT,))
+        self.assertEqual(echo.get("to"), "user@example.com/ws")
+        self.assertEqual(echo.get("from"), "echo@example.com")
+        self.assertEqual(echo.find("{%s}body" % (NS_CLIENT,)).text, "legacy")
         self.assertEqual(messages[3], LEGACY_FOOTER)
         self.assertEqual(result["code"], 1000)
 
@@ -501,21 +526,22 @@ class WebsocketsClientTests(InteropMixin, unittest.TestCase):
         A C{websockets} client that does not offer C{xmpp} is refused with
         HTTP 400 and a body that names C{xmpp}.
         """
-        factory, url, _, _ = yield self.listenEcho()
-        error = yield deferToThread(_websocketsWithoutSubprotocol, url)
+        server = yield self.listenEcho()
+        error = yield deferToThread(_websocketsWithoutSubprotocol, server.url)
         self.assertIsInstance(error, InvalidStatus)
         self.assertEqual(error.response.status_code, 400)
         self.assertIn(b"xmpp", error.response.body)
-        self.assertEqual(factory.streams, [])
+        self.assertEqual(server.factory.streams, [])
 
     @inlineCallbacks
     def test_binaryMessage(self):
         """
         A binary message gets a strict C{<stream:error/>}, then
-        C{<close/>}, then WebSocket close code 1003.
+        C{<close/>}, then WebSocket close code 1003, and the server's
+        stream ends with the stream error it sent.
         """
-        factory, url, _, _ = yield self.listenEcho()
-        result = yield deferToThread(_websocketsBinary, url)
+        server = yield self.listenEcho()
+        result = yield deferToThread(_websocketsBinary, server.url)
         messages = result["messages"]
         for message in messages:
             strictParse(message)
@@ -527,6 +553,10 @@ class WebsocketsClientTests(InteropMixin, unittest.TestCase):
         )
         self.assertEqual(strictParse(messages[3])[:2], (NS_FRAMING, "close"))
         self.assertEqual(result["code"], 1003)
+        yield _waitUntil(lambda: server.factory.lost, "the stream to end")
+        reason = server.factory.lost[0]
+        self.assertTrue(reason.check(StreamErrorSent), reason)
+        self.assertEqual(reason.value.condition, "unsupported-encoding")
 
 
 class AutobahnClientTests(InteropMixin, unittest.TestCase):
@@ -540,11 +570,11 @@ class AutobahnClientTests(InteropMixin, unittest.TestCase):
         """
         Run the scripted session and check its transcript.
         """
-        factory, url, certPath, _ = yield self.listenEcho(secure=secure)
-        client = _ScriptedClientFactory(url)
+        server = yield self.listenEcho(secure=secure)
+        client = _ScriptedClientFactory(server.url)
         endpoint = TCP4ClientEndpoint(reactor, "127.0.0.1", client.port)
         if secure:
-            trustRoot = Certificate.loadPEM(certPath.getContent())
+            trustRoot = Certificate.loadPEM(server.certPath.getContent())
             endpoint = wrapClientTLS(
                 optionsForClientTLS("127.0.0.1", trustRoot=trustRoot), endpoint
             )
@@ -554,8 +584,8 @@ class AutobahnClientTests(InteropMixin, unittest.TestCase):
         self.assertEqual(client.subprotocol, "xmpp")
         self.assertEqual([binary for binary, _ in client.messages], [False] * 4)
         self.assertOpenedAndEchoed([payload for _, payload in client.messages], code)
-        yield _waitUntil(lambda: factory.lost, "the stream to end")
-        self.assertIs(factory.streams[0].transport.secure, secure)
+        yield _waitUntil(lambda: server.factory.lost, "the stream to end")
+        self.assertIs(server.factory.streams[0].transport.secure, secure)
 
     def test_rfc7395(self):
         """
@@ -601,6 +631,10 @@ class WebResourceTests(InteropMixin, unittest.TestCase):
         response = yield agent.request(b"GET", (base + PATH).encode("ascii"))
         body = yield readBody(response)
         self.assertEqual(response.code, 200)
+        self.assertEqual(
+            response.headers.getRawHeaders(b"content-type"),
+            [b"text/html; charset=utf-8"],
+        )
         self.assertIn(b"XMPP", body)
 
         response = yield agent.request(b"GET", (base + "/hello").encode("ascii"))
@@ -659,20 +693,23 @@ class _StreamSession:
 
     def ended(self):
         """
-        @return: a L{Deferred} firing with L{None} once the stream ended;
-            L{reason} says why.
+        @return: a L{Deferred} firing with L{None} once the stream ended
+            (L{reason} says why), failing if that takes over C{TIMEOUT}
+            seconds.
         """
         result = Deferred()
         self._ended.addCallback(result.callback)
-        return result
+        return result.addTimeout(TIMEOUT, reactor)
 
     def close(self):
         """
-        Send the footer if the stream is still up.
+        Send the footer if the stream is up, and wait for it to end.
 
-        @return: L{ended}.
+        @return: L{ended}, or L{None} if the stream never connected.
         """
-        if self.xs is not None and not self._ended.called:
+        if self.xs is None:
+            return None
+        if not self._ended.called:
             self.xs.sendFooter()
         return self.ended()
 
@@ -792,17 +829,18 @@ class ComponentTests(InteropMixin, unittest.TestCase):
 
 class ClientStreamTests(InteropMixin, unittest.TestCase):
     """
-    A Twisted Words client C{XmlStream} with a plain C{ConnectAuthenticator}
-    (no initializers) through the C{xmppws:} client endpoint to the echo
-    server.
+    A Twisted Words client C{XmlStream} with a C{ConnectAuthenticator}
+    (no initializers, so C{STREAM_AUTHD_EVENT} follows the features)
+    through the C{xmppws:} client endpoint to the echo server.
     """
 
     @inlineCallbacks
-    def echoAndClose(self, description, factory, authenticator=None):
+    def echoAndClose(self, server, description, authenticator=None):
         """
         Wait for authentication, echo a stanza, send the footer and check
-        the stream ended with L{ConnectionDone}.
+        the stream ended with L{ConnectionDone} on both sides.
 
+        @param server: the L{_EchoServer} C{description} leads to.
         @param authenticator: the client's authenticator; a plain
             C{ConnectAuthenticator('example.com')} if L{None}.
         """
@@ -825,8 +863,10 @@ class ClientStreamTests(InteropMixin, unittest.TestCase):
         self.assertEqual(str(echo.body), "over websocket")
         yield session.close()
         self.assertTrue(session.reason.check(ConnectionDone), session.reason)
-        yield _waitUntil(lambda: factory.lost, "the server stream to end")
-        return session
+        yield _waitUntil(lambda: server.factory.lost, "the server stream to end")
+        self.assertTrue(
+            server.factory.lost[0].check(ConnectionDone), server.factory.lost[0]
+        )
 
     @inlineCallbacks
     def test_rfc7395(self):
@@ -834,9 +874,11 @@ class ClientStreamTests(InteropMixin, unittest.TestCase):
         In RFC 7395 framing the client stream authenticates, gets its echo
         and ends with L{ConnectionDone} after its footer.
         """
-        factory, url, _, _ = yield self.listenEcho()
-        yield self.echoAndClose("xmppws:url=" + _escape(url), factory)
-        self.assertEqual(factory.streams[0].transport.framing.name, "rfc7395")
+        server = yield self.listenEcho()
+        yield self.echoAndClose(server, "xmppws:url=" + _escape(server.url))
+        transport = server.factory.streams[0].transport
+        self.assertEqual(transport.framing.name, "rfc7395")
+        self.assertIs(transport.secure, False)
 
     @inlineCallbacks
     def test_legacy(self):
@@ -845,24 +887,66 @@ class ClientStreamTests(InteropMixin, unittest.TestCase):
         C{jabber:client}, as Twisted's client authenticators do, runs the
         same session in draft-00 framing.
         """
-        factory, url, _, _ = yield self.listenEcho()
+        server = yield self.listenEcho()
         authenticator = xmlstream.ConnectAuthenticator("example.com")
         authenticator.namespace = NS_CLIENT
         yield self.echoAndClose(
-            "xmppws:url=%s:framing=legacy" % (_escape(url),), factory, authenticator
+            server,
+            "xmppws:url=%s:framing=legacy" % (_escape(server.url),),
+            authenticator,
         )
-        self.assertEqual(factory.streams[0].transport.framing.name, "legacy")
+        self.assertEqual(server.factory.streams[0].transport.framing.name, "legacy")
 
     @inlineCallbacks
     def test_secure(self):
         """
         Over C{wss://} with C{trustRoots=} naming a directory of PEM files
-        (what Twisted's C{tls:} client endpoint takes), the server's
-        certificate for 127.0.0.1 is verified and the session runs.
+        (Twisted's C{tls:} client endpoint takes a directory, not a file),
+        the server's certificate for 127.0.0.1 is verified and the session
+        runs on a stream the server counts as secure.
         """
-        factory, url, _, trustDir = yield self.listenEcho(secure=True)
+        server = yield self.listenEcho(secure=True)
         yield self.echoAndClose(
-            "xmppws:url=%s:trustRoots=%s" % (_escape(url), _escape(trustDir.path)),
-            factory,
+            server,
+            "xmppws:url=%s:trustRoots=%s"
+            % (_escape(server.url), _escape(server.trustDir.path)),
         )
-        self.assertIs(factory.streams[0].transport.secure, True)
+        self.assertIs(server.factory.streams[0].transport.secure, True)
+
+    @inlineCallbacks
+    def test_secureExplicitEndpoint(self):
+        """
+        Over C{wss://} with an explicit C{endpoint=} naming Twisted's
+        C{tls:} client endpoint (host, port and a C{trustRoots} directory),
+        the session runs just as with C{trustRoots=} alone.
+        """
+        server = yield self.listenEcho(secure=True)
+        inner = "tls:127.0.0.1:%d:trustRoots=%s" % (
+            server.port,
+            _escape(server.trustDir.path),
+        )
+        yield self.echoAndClose(
+            server,
+            "xmppws:url=%s:endpoint=%s" % (_escape(server.url), _escape(inner)),
+        )
+        self.assertIs(server.factory.streams[0].transport.secure, True)
+
+    @inlineCallbacks
+    def test_secureUntrusted(self):
+        """
+        Over C{wss://} with C{trustRoots=} holding another certificate, the
+        client refuses the server's certificate: C{connect} fails and the
+        server builds no stream.
+        """
+        server = yield self.listenEcho(secure=True)
+        _, _, otherTrustDir = self.certificate()
+        streams = xmlstream.XmlStreamFactory(
+            xmlstream.ConnectAuthenticator("example.com")
+        )
+        connecting = clientFromString(
+            reactor,
+            "xmppws:url=%s:trustRoots=%s"
+            % (_escape(server.url), _escape(otherTrustDir.path)),
+        ).connect(streams)
+        yield self.assertFailure(connecting, ConnectionLost)
+        self.assertEqual(server.factory.streams, [])

@@ -13,6 +13,7 @@ import functools
 import re
 import struct
 import sys
+import traceback
 from xml.parsers import expat
 
 from hypothesis import HealthCheck, given, settings
@@ -123,20 +124,21 @@ _ALL_CORPUS = _RFC_CORPUS + _LEGACY_CORPUS
 def _showFalsifyingExample(test):
     """
     Print the notes Hypothesis attaches to a failure (the falsifying
-    example), which trial's report leaves out.
+    example) and each of several failures, which trial's report leaves
+    out.
     """
 
     @functools.wraps(test)
     def wrapper(*args, **kwargs):
         try:
             return test(*args, **kwargs)
+        except BaseExceptionGroup as e:
+            sys.stdout.write("\n")
+            traceback.print_exception(e, file=sys.stdout)
+            raise
         except Exception as e:
-            pending = [e]
-            while pending:
-                error = pending.pop(0)
-                for note in getattr(error, "__notes__", ()):
-                    sys.stdout.write("\n%s: %s\n" % (test.__name__, note))
-                pending.extend(getattr(error, "exceptions", ()))
+            for note in getattr(e, "__notes__", ()):
+                sys.stdout.write("\n%s\n" % (note,))
             raise
 
     return wrapper
@@ -156,14 +158,20 @@ _INSERTIONS = [
 ]
 
 
+_PREFIXES = [b" ", b"\n", b"\xef\xbb\xbf", b"\xef\xbb\xbf\n", b"\x00"]
+
+
 @st.composite
 def _mutation(draw, data, corpus):
     """
     One mutation of C{data}: a bit flip, a truncation, an insertion, a
-    deletion, a duplication or a splice with another corpus message.
+    deletion, a duplication, a splice with another corpus message or
+    leading bytes.
     """
     kind = draw(
-        st.sampled_from(["flip", "truncate", "insert", "delete", "duplicate", "splice"])
+        st.sampled_from(
+            ["flip", "truncate", "insert", "delete", "duplicate", "splice", "prefix"]
+        )
     )
     size = len(data)
     if kind == "flip" and size:
@@ -181,6 +189,8 @@ def _mutation(draw, data, corpus):
         return data[:i] + data[j:]
     if kind == "duplicate":
         return data + draw(st.sampled_from([data] + corpus))
+    if kind == "prefix":
+        return draw(st.sampled_from(_PREFIXES)) + data
     other = draw(st.sampled_from(corpus))
     i = draw(st.integers(0, size))
     j = draw(st.integers(0, len(other)))
@@ -188,12 +198,12 @@ def _mutation(draw, data, corpus):
 
 
 @st.composite
-def _mutated(draw, corpus):
+def _mutated(draw, corpus, most=3):
     """
-    A corpus message with one to three mutations.
+    A corpus message with one to C{most} mutations.
     """
     data = draw(st.sampled_from(corpus))
-    for _ in range(draw(st.integers(1, 3))):
+    for _ in range(draw(st.integers(1, most))):
         data = draw(_mutation(data, corpus))
     return data
 
@@ -211,6 +221,8 @@ def _anyMessage(corpus):
         st.text(max_size=100).map(lambda s: s.encode("utf-8")),
         st.text(alphabet=_XMLISH, max_size=100).map(lambda s: s.encode("utf-8")),
         st.sampled_from(corpus),
+        _mutated(corpus, 1),
+        _mutated(corpus, 1),
         _mutated(corpus),
     )
 
@@ -429,6 +441,9 @@ def _streamErrorCondition(message):
     return found["condition"] or ""
 
 
+_LEGACY_HEADER = re.compile(rb"\s*(?:<\?xml[^>]*>\s*)?<((?:[^\s:>/]+:)?stream)[\s>/]")
+_LEGACY_FOOTER = re.compile(rb"\s*</[^>]*>\s*$")
+
 _CLOSE_CODES = {"unsupported-encoding": 1003, "policy-violation": 1009}
 
 
@@ -632,24 +647,23 @@ class ServerPropertyTests(unittest.TestCase):
         """
         Assert that the text messages are streams, each an unclosed stream
         header, then one clean element per message; a restart begins the
-        next with a new header, and the footer may end the last.
+        next with a new header, and the matching footer may end the last.
         """
         streams = []
         for message in messages:
-            if message.lstrip().startswith((b"<?xml", b"<stream:stream")):
-                streams.append([message])
+            header = _LEGACY_HEADER.match(message)
+            if header is not None:
+                streams.append((b"</" + header.group(1) + b">", message, []))
             else:
                 self.assertTrue(streams, "no stream header came first")
-                streams[-1].append(message)
-        for index, stream in enumerate(streams):
-            header, rest = stream[0], stream[1:]
-            if rest[-1:] == [LEGACY_FOOTER]:
+                streams[-1][2].append(message)
+        for index, (footer, header, rest) in enumerate(streams):
+            if rest and _LEGACY_FOOTER.match(rest[-1]):
                 self.assertEqual(index, len(streams) - 1)
-                rest = rest[:-1]
-            for chunks in [[header, LEGACY_FOOTER]] + [
-                [header, message, LEGACY_FOOTER] for message in rest
-            ]:
-                self.assertEqual(_strictStream(chunks), len(chunks) - 2)
+                self.assertEqual(rest.pop(), footer)
+            self.assertEqual(_strictStream([header, footer]), 0)
+            for message in rest:
+                self.assertEqual(_strictStream([header, message, footer]), 1)
 
     @_showFalsifyingExample
     @_SERVER_SETTINGS

@@ -1,0 +1,449 @@
+# -*- test-case-name: tests.test_c2s_routing -*-
+"""
+The embedded XMPP server: sessions and routing (RFC 6120 section 10,
+RFC 6121 section 8), with hooks for the modules that implement the rest.
+
+Hooks (L{XMPPServer.on}, L{XMPPServer.fire}; a handler returning a true
+value stops the event):
+
+    features/unauthenticated (xs, features)   add stream features
+    features/authenticated (xs, features)
+    stream/unauthenticated (xs, element)      non-SASL elements before auth
+    stream/authenticated (xs, element)        elements after auth, before bind
+    stream/session (session, element)         non-stanza elements after bind
+    session/bound (session)
+    session/lost (session, xs, reason)        return true to keep it detached
+    session/ended (session)
+    stanza/out (session, stanza)              a client's stanza, before routing
+    presence/out (session, presence)          a client's presence
+    presence/in (presence, toJID)             presence for a local account
+    stanza/in (stanza, toJID)                 before local delivery; true drops
+    message/delivered (message, session)      after delivery to a resource
+    message/offline (message, bareJID)        nobody available; true = stored
+    iq/account (session, iq)                  iq to one's own account
+    iq/bare (iq, toJID)                       iq to another account's bare JID
+"""
+
+import time
+from collections import defaultdict
+
+from twisted.logger import Logger
+from twisted.words.protocols.jabber import error, xmlstream
+from twisted.words.protocols.jabber.jid import JID, InvalidFormat, internJID
+
+from xmppws.c2s import sasl
+from xmppws.c2s.namespaces import NS_CLIENT, NS_STANZAS
+from xmppws.c2s.session import Session
+from xmppws.c2s.stream import C2SAuthenticator
+
+__all__ = ["ServerConfig", "XMPPServer"]
+
+
+class ServerConfig:
+    """
+    Settings of the embedded server.
+
+    @ivar domains: the served domains; the first is the default.
+    @ivar plain: where SASL PLAIN is offered: C{'encrypted'} (TLS, wss or
+        a trusted TLS proxy), C{'loopback'} (also plain connections from
+        this machine; the default) or C{'always'}.
+    @ivar anonymous: offer SASL ANONYMOUS.
+    @ivar registration: allow XEP-0077 in-band registration.
+    @ivar requireEncryption: on TCP, require STARTTLS before SASL.
+    @ivar authFailureDelay: seconds added per recent failure from one
+        address, up to L{authFailureMaxDelay}.
+    """
+
+    def __init__(
+        self,
+        domains=("localhost",),
+        plain="loopback",
+        anonymous=False,
+        registration=False,
+        requireEncryption=False,
+        authFailureDelay=1.0,
+        authFailureMaxDelay=8.0,
+        smTimeout=300,
+    ):
+        if plain not in ("encrypted", "loopback", "always"):
+            raise ValueError("plain must be 'encrypted', 'loopback' or 'always'")
+        if not domains:
+            raise ValueError("at least one domain must be served")
+        self.domains = [JID(d).host for d in domains]
+        self.plain = plain
+        self.anonymous = anonymous
+        self.registration = registration
+        self.requireEncryption = requireEncryption
+        self.authFailureDelay = authFailureDelay
+        self.authFailureMaxDelay = authFailureMaxDelay
+        self.smTimeout = smTimeout
+
+
+class XMPPServer:
+    """
+    Sessions, routing and hooks of the embedded server.
+
+    @ivar storage: the L{xmppws.c2s.storage.Storage}.
+    @ivar config: the L{ServerConfig}.
+    @ivar sessions: bare JID string to {resource: L{Session}}.
+    @ivar components: domain to a callable taking a stanza, for attached
+        components.
+    @ivar tlsOptions: TLS context factory for STARTTLS on TCP, or L{None}.
+    @ivar modules: installed modules by name (L{xmppws.c2s.modules}).
+    """
+
+    log = Logger()
+
+    def __init__(self, storage, config=None, reactor=None, tlsOptions=None):
+        if reactor is None:
+            from twisted.internet import reactor
+        self.storage = storage
+        self.config = config or ServerConfig()
+        self.reactor = reactor
+        self.tlsOptions = tlsOptions
+        self.sessions = {}
+        self.components = {}
+        self.modules = {}
+        self._hooks = defaultdict(list)
+        self._authFailures = {}
+        self.stats = defaultdict(int)
+        self.startedAt = time.time()
+
+    # Hooks
+
+    def on(self, event, handler, priority=0):
+        """
+        Register C{handler} for C{event}; higher priorities run first.
+        """
+        self._hooks[event].append((-priority, len(self._hooks[event]), handler))
+        self._hooks[event].sort(key=lambda entry: entry[:2])
+
+    def fire(self, event, *args):
+        """
+        Run the handlers of C{event} until one returns a true value.
+
+        @return: that value, or L{None}.
+        """
+        for _, _, handler in self._hooks.get(event, ()):
+            result = handler(*args)
+            if result:
+                return result
+        return None
+
+    # Streams
+
+    @property
+    def defaultDomain(self):
+        return self.config.domains[0]
+
+    def streamFactory(self):
+        """
+        A Twisted Words C{XmlStreamServerFactory} of client streams, for TCP
+        and WebSocket listeners alike.
+        """
+        return xmlstream.XmlStreamServerFactory(lambda: C2SAuthenticator(self))
+
+    def streamConnected(self, xs):
+        self.stats["streams"] += 1
+
+    def servedDomain(self, name):
+        """
+        @return: the normalised domain if served here, else L{None}.
+        """
+        if not name:
+            return None
+        try:
+            domain = JID(name).host
+        except (InvalidFormat, UnicodeError):
+            return None
+        return domain if domain in self.config.domains else None
+
+    # Authentication
+
+    def mechanismNames(self, secure, loopback):
+        """
+        The SASL mechanisms offered on a stream.
+        """
+        names = ["SCRAM-SHA-256", "SCRAM-SHA-1"]
+        plain = self.config.plain
+        if secure or plain == "always" or (plain == "loopback" and loopback):
+            names.append("PLAIN")
+        if self.config.anonymous:
+            names.append("ANONYMOUS")
+        return names
+
+    def mechanism(self, name, domain):
+        if name == "PLAIN":
+            return sasl.Plain(self.storage, domain)
+        if name == "ANONYMOUS":
+            return sasl.Anonymous(self.storage, domain)
+        return sasl.Scram(self.storage, domain, name)
+
+    def authSucceeded(self, xs, username, domain):
+        self.stats["auth_success"] += 1
+        self._authFailures.pop(_peerHost(xs), None)
+        self.log.info(
+            "{peer} authenticated as {jid}",
+            peer=xs.transport.getPeer(),
+            jid="%s@%s" % (username, domain),
+        )
+
+    def authFailed(self, xs, condition):
+        """
+        Count a failure from the stream's address.
+
+        @return: seconds to wait before answering, growing with recent
+            failures from the same address.
+        """
+        self.stats["auth_failure"] += 1
+        host = _peerHost(xs)
+        now = self.reactor.seconds()
+        count, last = self._authFailures.get(host, (0, now))
+        if now - last > 300:
+            count = 0
+        count += 1
+        self._authFailures[host] = (count, now)
+        self.log.info(
+            "{peer} failed to authenticate ({condition})",
+            peer=xs.transport.getPeer(),
+            condition=condition,
+        )
+        if count <= 1:
+            return 0
+        return min(self.config.authFailureDelay * 2 ** (count - 2), self.config.authFailureMaxDelay)
+
+    # Sessions
+
+    def bind(self, xs, username, domain, resource, anonymous=False):
+        """
+        Bind a resource, replacing an existing session with the same full
+        JID (it gets a C{conflict} stream error), as Prosody does.
+
+        @raise InvalidFormat: for a resource that fails resourceprep.
+        """
+        if resource is None:
+            resource = "xmppws-" + _randomResource()
+        jid = JID(tuple=(username, domain, resource))
+        existing = self.sessions.get(jid.userhost(), {}).get(jid.resource)
+        if existing is not None:
+            self.log.info("{jid} bound again; replacing the old session", jid=jid.full())
+            oldXs = existing.xs
+            self.endSession(existing)
+            if oldXs is not None:
+                oldXs.sendStreamError(error.StreamError("conflict", "Replaced by a new connection."))
+        session = Session(self, xs, jid, anonymous)
+        self.sessions.setdefault(jid.userhost(), {})[jid.resource] = session
+        self.stats["sessions_total"] += 1
+        self.fire("session/bound", session)
+        return session
+
+    def sessionLost(self, session, xs, reason):
+        if session.ended:
+            return
+        if self.fire("session/lost", session, xs, reason):
+            return
+        self.endSession(session)
+
+    def endSession(self, session):
+        """
+        End a session: unavailable presence goes out, it is forgotten.
+        """
+        if session.ended:
+            return
+        self.fire("session/ended", session)
+        session.ended = True
+        resources = self.sessions.get(session.jid.userhost(), {})
+        if resources.get(session.jid.resource) is session:
+            del resources[session.jid.resource]
+            if not resources:
+                del self.sessions[session.jid.userhost()]
+
+    def sessionsOf(self, bare):
+        """
+        @return: the sessions of an account.
+        @rtype: L{list} of L{Session}
+        """
+        return list(self.sessions.get(bare.userhost(), {}).values())
+
+    def session(self, jid):
+        """
+        @return: the session of a full JID, or L{None}.
+        """
+        return self.sessions.get(jid.userhost(), {}).get(jid.resource)
+
+    def isLocal(self, jid):
+        return jid.host in self.config.domains
+
+    def accountExists(self, jid):
+        """
+        Whether a local bare JID is an account (or has anonymous sessions).
+        """
+        if not jid.user or not self.isLocal(jid):
+            return False
+        return bool(self.sessionsOf(jid)) or self.storage.userExists(jid.user, jid.host)
+
+    # Routing
+
+    def fromClient(self, session, stanza):
+        """
+        Process a stanza a client sent: check and stamp C{from}, then hand
+        it to modules or route it.
+        """
+        self.stats["stanzas_in"] += 1
+        sender = stanza.getAttribute("from")
+        if sender is not None:
+            try:
+                claimed = internJID(sender)
+            except (InvalidFormat, UnicodeError):
+                claimed = None
+            if claimed is None or claimed not in (session.jid, session.jid.userhostJID()):
+                session.xs.sendStreamError(error.StreamError("invalid-from"))
+                return
+        stanza["from"] = session.jid.full()
+        to = stanza.getAttribute("to")
+        if to is not None:
+            try:
+                toJID = internJID(to)
+            except (InvalidFormat, UnicodeError):
+                return self.bounce(stanza, "jid-malformed", "modify")
+            stanza["to"] = toJID.full()
+        if self.fire("stanza/out", session, stanza):
+            return
+        if stanza.name == "presence":
+            if self.fire("presence/out", session, stanza):
+                return
+            if to is None:
+                return
+        elif to is None:
+            if stanza.name == "iq":
+                return self._accountIQ(session, stanza)
+            stanza["to"] = session.jid.userhost()
+        elif stanza.name == "iq" and internJID(stanza["to"]) == session.jid.userhostJID():
+            return self._accountIQ(session, stanza)
+        self.route(stanza)
+
+    def _accountIQ(self, session, iq):
+        if self.fire("iq/account", session, iq):
+            return
+        if iq.getAttribute("type") in ("get", "set"):
+            self.bounce(iq, "service-unavailable", "cancel")
+
+    def route(self, stanza):
+        """
+        Deliver a stanza whose C{from} is already trusted.
+        """
+        try:
+            to = internJID(stanza["to"])
+        except (KeyError, InvalidFormat, UnicodeError):
+            return self.bounce(stanza, "jid-malformed", "modify")
+        if not self.isLocal(to):
+            component = self.components.get(to.host)
+            if component is not None:
+                return component(stanza)
+            return self.bounce(stanza, "remote-server-not-found", "cancel")
+        if to.user is None:
+            return self._toServer(stanza, to)
+        if self.fire("stanza/in", stanza, to):
+            return
+        if stanza.name == "presence":
+            if self.fire("presence/in", stanza, to):
+                return
+            session = self.session(to) if to.resource else None
+            if session is not None:
+                session.send(stanza)
+            return
+        if to.resource is not None:
+            session = self.session(to)
+            if session is not None:
+                return self._deliver(session, stanza)
+            if stanza.name == "iq":
+                return self.bounce(stanza, "service-unavailable", "cancel")
+        if stanza.name == "iq":
+            if self.fire("iq/bare", stanza, to):
+                return
+            if not self.accountExists(to):
+                return self.bounce(stanza, "service-unavailable", "cancel")
+            return self.bounce(stanza, "service-unavailable", "cancel")
+        return self._messageToBare(stanza, to)
+
+    def _messageToBare(self, message, to):
+        messageType = message.getAttribute("type", "normal")
+        if not self.accountExists(to):
+            return self.bounce(message, "service-unavailable", "cancel")
+        if messageType == "groupchat":
+            return self.bounce(message, "service-unavailable", "cancel")
+        available = [s for s in self.sessionsOf(to) if s.available and s.priority >= 0]
+        if messageType == "headline":
+            for session in available:
+                self._deliver(session, message)
+            return
+        if available:
+            top = max(s.priority for s in available)
+            for session in available:
+                if session.priority == top:
+                    self._deliver(session, message)
+            return
+        if messageType == "error":
+            return
+        if self.fire("message/offline", message, to):
+            return
+        self.bounce(message, "service-unavailable", "cancel")
+
+    def _deliver(self, session, stanza):
+        self.stats["stanzas_out"] += 1
+        session.send(stanza)
+        if stanza.name == "message":
+            self.fire("message/delivered", stanza, session)
+
+    def _toServer(self, stanza, to):
+        if stanza.name == "iq":
+            if self.fire("iq/server", stanza, to):
+                return
+            if stanza.getAttribute("type") in ("get", "set"):
+                self.bounce(stanza, "service-unavailable", "cancel")
+            return
+        if stanza.name == "message" and stanza.getAttribute("type") != "error":
+            self.bounce(stanza, "service-unavailable", "cancel")
+
+    def bounce(self, stanza, condition, errorType, text=None, extra=None):
+        """
+        Return a stanza to its sender with an error, never in reply to an
+        error.
+        """
+        if stanza.getAttribute("type") == "error":
+            return
+        if stanza.name == "iq" and stanza.getAttribute("type") == "result":
+            return
+        if stanza.getAttribute("from") is None:
+            return
+        reply = xmlstream.toResponse(stanza, "error")
+        if stanza.name != "iq":
+            for child in stanza.elements():
+                reply.addChild(child)
+        if not reply.getAttribute("from"):
+            reply["from"] = stanza.getAttribute("to") or self.defaultDomain
+        e = reply.addElement("error")
+        e["type"] = errorType
+        e.addElement((NS_STANZAS, condition))
+        if text:
+            e.addElement((NS_STANZAS, "text"), content=text)
+        if extra is not None:
+            e.addChild(extra)
+        reply.uri = reply.defaultUri = NS_CLIENT
+        self.route(reply)
+
+    def reply(self, iq):
+        """
+        A result for C{iq}, from the server's point of view.
+        """
+        return xmlstream.toResponse(iq, "result")
+
+
+def _peerHost(xs):
+    return getattr(xs.transport.getPeer(), "host", None)
+
+
+def _randomResource():
+    import uuid
+
+    return uuid.uuid4().hex[:12]
