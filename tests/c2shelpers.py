@@ -54,10 +54,13 @@ class C2SClient:
     def __init__(self, testCase, server, peer="127.0.0.1", **factoryOptions):
         self.server = server
         self.ws = WebSocketTestClient(
-            testCase, streamFactory=server.streamFactory(), peer=peer, **factoryOptions
+            testCase,
+            streamFactory=server.streamFactory(),
+            peer=peer,
+            clock=server.reactor,
+            **factoryOptions,
         )
         self.clock = self.ws.clock
-        self.server.reactor = self.clock
         self.inbox = []
         self.jid = None
 

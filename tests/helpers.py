@@ -195,8 +195,10 @@ class WebSocketTestClient:
     @ivar frames: every frame received, C{(opcode, payload)}.
     """
 
-    def __init__(self, testCase, streamFactory=None, peer="192.0.2.7", **factoryOptions):
-        self.clock = MemoryReactorClock()
+    def __init__(
+        self, testCase, streamFactory=None, peer="192.0.2.7", clock=None, **factoryOptions
+    ):
+        self.clock = clock if clock is not None else MemoryReactorClock()
         testCase.patch(txaio.config, "loop", self.clock)
         self.streamFactory = streamFactory or echoStreamFactory()
         self.factory = XMPPWebSocketServerFactory(

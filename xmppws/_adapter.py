@@ -268,6 +268,10 @@ class XMPPWebSocketMixin:
             return
         framing = self.framing or RFC7395Framing()
         self._outOpen = True
+        if not root.defaultUri:
+            # Elements are written against the content namespace, so the
+            # header must declare it even when the XmlStream named none.
+            root.defaultUri = self._contentNamespace()
         self._sendXMPP(
             framing.headerMessage(root, self.initiating, self.factory.lang)
         )

@@ -152,11 +152,12 @@ def parseServer(reactor, *args, **kwargs):
 def parseClient(reactor, url, endpoint=None, **kwargs):
     """
     Parse C{xmppws:url=URL[:endpoint=INNER][:framing=legacy][:origin=O]
-    [:namespace=NS][:trustRoots=CA-DIR-OR-FILE]}.
+    [:namespace=NS][:trustRoots=CA-DIRECTORY]}.
 
     Without C{endpoint}, a C{ws:} URL connects over TCP and a C{wss:} URL
     over TLS to the URL's host and port, checking the server's certificate
-    for that host name against the system's (or C{trustRoots}) CAs.
+    for that host name against the system's CAs, or against the C{*.pem}
+    certificates in the C{trustRoots} directory.
 
     @rtype: L{XMPPWebSocketClientEndpoint}
     """

@@ -32,7 +32,7 @@ from twisted.words.protocols.jabber import error, xmlstream
 from twisted.words.protocols.jabber.jid import JID, InvalidFormat, internJID
 
 from xmppws.c2s import sasl
-from xmppws.c2s.namespaces import NS_CLIENT, NS_STANZAS
+from xmppws.c2s.namespaces import NS_CLIENT, NS_SESSION, NS_STANZAS
 from xmppws.c2s.session import Session
 from xmppws.c2s.stream import C2SAuthenticator
 
@@ -325,6 +325,10 @@ class XMPPServer:
     def _accountIQ(self, session, iq):
         if self.fire("iq/account", session, iq):
             return
+        child = iq.firstChildElement()
+        if child is not None and (child.uri, child.name) == (NS_SESSION, "session"):
+            # The legacy session establishment is a no-op (RFC 6121 appendix E).
+            return session.send(self.reply(iq))
         if iq.getAttribute("type") in ("get", "set"):
             self.bounce(iq, "service-unavailable", "cancel")
 

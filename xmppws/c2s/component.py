@@ -1,0 +1,125 @@
+# -*- test-case-name: tests.test_c2s_component -*-
+"""
+XEP-0114 external components for the embedded server, through tx-xmpp's
+component C{Router} and C{XMPPComponentServerFactory}: an existing Twisted
+component (a tx-xmpp pubsub or MUC service, say) attaches with a shared
+secret and is reached by clients at its subdomain.
+"""
+
+from twisted.logger import Logger
+from twisted.words.protocols.jabber.jid import InvalidFormat, internJID
+from tx_xmpp.component import Router, XMPPComponentServerFactory
+
+__all__ = ["ComponentRouter", "install"]
+
+
+class ComponentRouter(Router):
+    """
+    tx-xmpp's router, routing without logging stanza contents (message
+    bodies stay out of logs).
+    """
+
+    log = Logger()
+
+    def route(self, stanza):
+        try:
+            destination = internJID(stanza["to"])
+        except (KeyError, InvalidFormat, UnicodeError):
+            self.log.info("Dropped a component stanza without a valid 'to'")
+            return
+        route = self.routes.get(destination.host, self.routes.get(None))
+        if route is not None:
+            route.send(stanza)
+        elif stanza.getAttribute("type") not in ("result", "error"):
+            self.log.info("No route to {host}", host=destination.host)
+
+
+class _ServerRoute:
+    """
+    The router's route to the embedded server's own domains.
+    """
+
+    log = Logger()
+
+    def __init__(self, server):
+        self._server = server
+
+    def addObserver(self, *args, **kwargs):
+        pass
+
+    def removeObserver(self, *args, **kwargs):
+        pass
+
+    def send(self, stanza):
+        sender = stanza.getAttribute("from")
+        try:
+            host = internJID(sender).host if sender else None
+        except (InvalidFormat, UnicodeError):
+            host = None
+        if host is None or self._server.isLocal(internJID(host)):
+            self.log.warn("Dropped a component stanza with a forged 'from'")
+            return
+        self._server.route(stanza)
+
+
+class _Components:
+    """
+    The server's view of attached components: domain to a callable that
+    routes a stanza there.
+    """
+
+    def __init__(self, router, server):
+        self._router = router
+        self._server = server
+
+    def _attached(self):
+        return [
+            host
+            for host in self._router.routes
+            if host is not None and host not in self._server.config.domains
+        ]
+
+    def get(self, host, default=None):
+        if host in self._attached():
+            return self._router.route
+        return default
+
+    def keys(self):
+        return self._attached()
+
+    def __iter__(self):
+        return iter(self._attached())
+
+    def __contains__(self, host):
+        return host in self._attached()
+
+
+class ComponentService:
+    """
+    The component port's state.
+
+    @ivar router: the L{ComponentRouter}.
+    @ivar factory: the tx-xmpp C{XMPPComponentServerFactory} to listen
+        with (TCP, or any other endpoint).
+    """
+
+    def __init__(self, server, secret):
+        self.router = ComponentRouter()
+        self.factory = XMPPComponentServerFactory(self.router, secret)
+        for domain in server.config.domains:
+            self.router.addRoute(domain, _ServerRoute(server))
+        server.components = _Components(self.router, server)
+
+
+def install(server, secret):
+    """
+    Attach a component router to C{server}.
+
+    @param secret: the shared secret components authenticate with.
+    @rtype: L{ComponentService}
+    """
+    if not secret:
+        raise ValueError("a component secret is required")
+    service = ComponentService(server, secret)
+    server.modules["component"] = service
+    return service
