@@ -42,6 +42,7 @@ NS_XMPP_STREAMS = "urn:ietf:params:xml:ns:xmpp-streams"
 NS_XML = "http://www.w3.org/XML/1998/namespace"
 
 _HEADER_ATTRIBUTES = ("to", "from", "id", "version")
+_BOM = b"\xef\xbb\xbf"
 _XML_DECLARATION = re.compile(
     rb"""\s*<\?xml\s+version\s*=\s*(['"])1\.[0-9]+\1"""
     rb"""(\s+encoding\s*=\s*(['"])[A-Za-z][A-Za-z0-9._-]*\3)?"""
@@ -177,6 +178,29 @@ def _localAttributes(attrs):
     return result
 
 
+def _withoutBOM(data):
+    """
+    Drop a leading UTF-8 byte order mark.
+    """
+    return data[3:] if data[:3] == _BOM else data
+
+
+def _attribute(value):
+    """
+    Quote an attribute value, keeping whitespace characters as character
+    references so attribute normalisation does not change them.
+    """
+    value = (
+        value.replace("&", "&amp;")
+        .replace("<", "&lt;")
+        .replace("'", "&apos;")
+        .replace("\t", "&#9;")
+        .replace("\n", "&#10;")
+        .replace("\r", "&#13;")
+    )
+    return "'%s'" % (value,)
+
+
 def _stripDeclaration(data):
     """
     Remove a leading XML declaration.
@@ -229,7 +253,7 @@ def detectFraming(data):
     @rtype: L{IFraming} provider
     @raise FramingError: if the message opens neither framing.
     """
-    uri, local = _firstElement(data)
+    uri, local = _firstElement(_withoutBOM(data))
     if (uri, local) == (NS_FRAMING, "open"):
         return RFC7395Framing()
     if (uri, local) == (NS_STREAMS, "stream"):
@@ -271,6 +295,7 @@ class RFC7395Framing:
     name = "rfc7395"
 
     def parseMessage(self, data):
+        data = _withoutBOM(data)
         if not data.strip():
             return EMPTY
         parser = _newParser()
@@ -348,6 +373,8 @@ class LegacyFraming:
     @ivar _context: the start and end of a wrapper element that declares
         the namespaces of the peer's last header, used to check stanzas.
     @ivar _qname: the qualified name of the peer's stream header.
+    @ivar _outPrefix: the prefix of the streams namespace in this side's
+        header, used for the elements and the footer sent after it.
     """
 
     name = "legacy"
@@ -355,6 +382,7 @@ class LegacyFraming:
     def __init__(self):
         self._context = None
         self._qname = b"stream:stream"
+        self._outPrefix = "stream"
 
     def _isHeader(self, data):
         if self._context is None:
@@ -377,6 +405,7 @@ class LegacyFraming:
         return body.endswith(b">") and body[2:-1].strip() == self._qname
 
     def parseMessage(self, data):
+        data = _withoutBOM(data)
         if not data.strip():
             return EMPTY
         if self._context is not None and self._isFooter(data):
@@ -418,7 +447,7 @@ class LegacyFraming:
         if state["root"] is None:
             raise FramingError("not-well-formed", "Incomplete stream header.")
         name, attrs = state["root"]
-        uri, local, *prefix = name.split(" ")
+        uri, local, *prefix = name.split(" ") if " " in name else (None, name)
         if (uri, local) != (NS_STREAMS, "stream"):
             raise FramingError(
                 "bad-format", "A stream header was expected at this point."
@@ -431,17 +460,19 @@ class LegacyFraming:
         qname = (prefix + b":stream") if prefix else b"stream"
         if state["ended"]:
             _parse(parser, b"")
-            payload = data.rstrip()[:-2] + b">"
+            body = data.rstrip()
+            if body.endswith(b"/>"):
+                payload = body[:-2] + b">"
+            else:
+                payload = body[: body.rindex(b"</")]
         else:
             _parse(parser, b"</" + qname + b">")
             payload = data
-        wrapper = domish.Element((None, "w"))
+        wrapper = "<w"
         for declPrefix, declURI in declared:
-            if declPrefix is None:
-                wrapper["xmlns"] = declURI
-            else:
-                wrapper["xmlns:" + declPrefix] = declURI
-        self._context = (wrapper.toXml(closeElement=0).encode("utf-8"), b"</w>")
+            name = "xmlns" if declPrefix is None else "xmlns:" + declPrefix
+            wrapper += " %s=%s" % (name, _attribute(declURI or ""))
+        self._context = ((wrapper + ">").encode("utf-8"), b"</w>")
         self._qname = qname
         return InboundMessage("open", payload, _localAttributes(attrs))
 
@@ -489,14 +520,22 @@ class LegacyFraming:
             and (NS_XML, "lang") not in root.attributes
         ):
             root[(NS_XML, "lang")] = lang
+        prefixes = getattr(root, "localPrefixes", None) or {}
+        for prefix, uri in prefixes.items():
+            if uri == NS_STREAMS:
+                break
+        else:
+            prefix = "stream"
+            root.localPrefixes = dict(prefixes, stream=NS_STREAMS)
+        self._outPrefix = prefix
         return root.toXml(closeElement=0).encode("utf-8")
 
     def elementMessage(self, element, namespace):
         return element.toXml(
-            prefixes={NS_STREAMS: "stream"},
+            prefixes={NS_STREAMS: self._outPrefix},
             defaultUri=namespace,
-            prefixesInScope=["stream"],
+            prefixesInScope=[self._outPrefix],
         ).encode("utf-8")
 
     def closeMessage(self, seeOtherURI=None):
-        return b"</stream:stream>"
+        return ("</%s:stream>" % (self._outPrefix,)).encode("utf-8")
