@@ -17,6 +17,7 @@ DEFAULT_MODULES = (
     "blocking",
     "disco",
     "ping",
+    "version",
     "register",
     "sm",
 )

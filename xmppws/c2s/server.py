@@ -34,7 +34,7 @@ from twisted.words.protocols.jabber.jid import JID, InvalidFormat, internJID
 from xmppws.c2s import sasl
 from xmppws.c2s.namespaces import NS_CLIENT, NS_SESSION, NS_STANZAS
 from xmppws.c2s.session import Session
-from xmppws.c2s.stream import C2SAuthenticator
+from xmppws.c2s.stream import C2SAuthenticator, C2SXmlStream
 
 __all__ = ["ServerConfig", "XMPPServer"]
 
@@ -141,7 +141,9 @@ class XMPPServer:
         A Twisted Words C{XmlStreamServerFactory} of client streams, for TCP
         and WebSocket listeners alike.
         """
-        return xmlstream.XmlStreamServerFactory(lambda: C2SAuthenticator(self))
+        factory = xmlstream.XmlStreamServerFactory(lambda: C2SAuthenticator(self))
+        factory.protocol = C2SXmlStream
+        return factory
 
     def streamConnected(self, xs):
         self.stats["streams"] += 1

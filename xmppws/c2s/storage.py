@@ -49,7 +49,14 @@ CREATE TABLE IF NOT EXISTS roster (
     approved INTEGER NOT NULL DEFAULT 0,
     groups TEXT NOT NULL DEFAULT '',
     in_roster INTEGER NOT NULL DEFAULT 1,
+    pending_stanza TEXT,
     PRIMARY KEY (username, domain, contact)
+);
+CREATE TABLE IF NOT EXISTS roster_version (
+    username TEXT NOT NULL,
+    domain TEXT NOT NULL,
+    version INTEGER NOT NULL,
+    PRIMARY KEY (username, domain)
 );
 CREATE TABLE IF NOT EXISTS offline (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -96,6 +103,8 @@ class RosterRow:
     @ivar groups: the group names.
     @ivar inRoster: C{False} for state kept about a contact the user has
         not added (a pending inbound request).
+    @ivar pendingStanza: the serialized inbound subscription request
+        awaiting approval, to deliver again later, or L{None}.
     """
 
     __slots__ = (
@@ -107,6 +116,7 @@ class RosterRow:
         "approved",
         "groups",
         "inRoster",
+        "pendingStanza",
     )
 
     def __init__(
@@ -119,6 +129,7 @@ class RosterRow:
         approved=False,
         groups=(),
         inRoster=True,
+        pendingStanza=None,
     ):
         self.contact = contact
         self.name = name
@@ -128,6 +139,7 @@ class RosterRow:
         self.approved = approved
         self.groups = list(groups)
         self.inRoster = inRoster
+        self.pendingStanza = pendingStanza
 
     def __repr__(self):
         return "<RosterRow %s %s ask=%s in=%s>" % (
@@ -158,6 +170,9 @@ class Storage:
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.executescript(_SCHEMA)
+        columns = [row[1] for row in self._db.execute("PRAGMA table_info(roster)")]
+        if "pending_stanza" not in columns:
+            self._db.execute("ALTER TABLE roster ADD COLUMN pending_stanza TEXT")
         try:
             os.chmod(path, 0o600)
         except OSError:
@@ -292,7 +307,7 @@ class Storage:
         """
         rows = self._db.execute(
             "SELECT contact, name, subscription, ask, pending_in, approved, groups, "
-            "in_roster FROM roster WHERE username=? AND domain=? ORDER BY contact",
+            "in_roster, pending_stanza FROM roster WHERE username=? AND domain=? ORDER BY contact",
             (username, domain),
         )
         result = [self._row(row) for row in rows]
@@ -306,10 +321,32 @@ class Storage:
         """
         row = self._db.execute(
             "SELECT contact, name, subscription, ask, pending_in, approved, groups, "
-            "in_roster FROM roster WHERE username=? AND domain=? AND contact=?",
+            "in_roster, pending_stanza FROM roster WHERE username=? AND domain=? AND contact=?",
             (username, domain, contact),
         ).fetchone()
         return None if row is None else self._row(row)
+
+    def rosterVersion(self, username, domain):
+        """
+        The version of a user's roster (RFC 6121 section 2.6): every change
+        made with L{saveRosterItem} or L{removeRosterItem} increments it,
+        and it is kept when the account is deleted, so a version is never
+        used twice for one JID.
+
+        @rtype: L{int}
+        """
+        row = self._db.execute(
+            "SELECT version FROM roster_version WHERE username=? AND domain=?",
+            (username, domain),
+        ).fetchone()
+        return 0 if row is None else row[0]
+
+    def _bumpRosterVersion(self, username, domain):
+        self._db.execute(
+            "INSERT INTO roster_version VALUES (?, ?, 1) ON CONFLICT (username, domain) "
+            "DO UPDATE SET version = version + 1",
+            (username, domain),
+        )
 
     def saveRosterItem(self, username, domain, item):
         """
@@ -325,7 +362,9 @@ class Storage:
             self.removeRosterItem(username, domain, item.contact)
             return
         self._db.execute(
-            "INSERT OR REPLACE INTO roster VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "INSERT OR REPLACE INTO roster (username, domain, contact, name, subscription, "
+            "ask, pending_in, approved, groups, in_roster, pending_stanza) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (
                 username,
                 domain,
@@ -337,18 +376,21 @@ class Storage:
                 int(item.approved),
                 "\n".join(item.groups),
                 int(item.inRoster),
+                item.pendingStanza,
             ),
         )
+        self._bumpRosterVersion(username, domain)
 
     def removeRosterItem(self, username, domain, contact):
         self._db.execute(
             "DELETE FROM roster WHERE username=? AND domain=? AND contact=?",
             (username, domain, contact),
         )
+        self._bumpRosterVersion(username, domain)
 
     @staticmethod
     def _row(row):
-        contact, name, subscription, ask, pendingIn, approved, groups, inRoster = row
+        contact, name, subscription, ask, pendingIn, approved, groups, inRoster, pending = row
         return RosterRow(
             contact,
             name,
@@ -358,6 +400,7 @@ class Storage:
             bool(approved),
             [g for g in groups.split("\n") if g],
             bool(inRoster),
+            pending,
         )
 
     # Offline messages

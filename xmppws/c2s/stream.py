@@ -28,7 +28,7 @@ from xmppws.c2s.namespaces import (
     NS_TLS,
 )
 
-__all__ = ["C2SAuthenticator", "isSecure", "isLoopback"]
+__all__ = ["C2SAuthenticator", "C2SXmlStream", "isSecure", "isLoopback"]
 
 MAX_AUTH_FAILURES = 5
 
@@ -49,6 +49,28 @@ def isLoopback(transport):
     """
     host = getattr(transport.getPeer(), "host", "")
     return host == "::1" or host.startswith("127.") or host == "localhost"
+
+
+class C2SXmlStream(xmlstream.XmlStream):
+    """
+    A client stream that remembers whether it was closed at the XMPP
+    level, so that a connection lost after a clean close can be told from
+    one that dropped (XEP-0198 resumption keeps only the latter).
+
+    @ivar closed: C{True} once the peer's stream footer (C{<close/>})
+        arrived or this side sent its own (including after a stream
+        error).
+    """
+
+    closed = False
+
+    def onDocumentEnd(self):
+        self.closed = True
+        xmlstream.XmlStream.onDocumentEnd(self)
+
+    def sendFooter(self):
+        self.closed = True
+        xmlstream.XmlStream.sendFooter(self)
 
 
 class C2SAuthenticator(xmlstream.ListenAuthenticator):
