@@ -1,0 +1,1 @@
+twistd xmppws now runs a complete embedded XMPP server (xmppws.c2s) for WebSocket and TCP clients: SQLite accounts with SCRAM keys managed by xmppws-admin, SCRAM-SHA-256/SCRAM-SHA-1/PLAIN/ANONYMOUS, RFC 6121 roster and presence, offline messages, stream management with resumption, carbons, blocking, service discovery, ping and XEP-0114 components.
