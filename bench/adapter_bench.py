@@ -310,6 +310,38 @@ class CPUClock:
             raise BenchAbort("server process %d is gone" % (self.pid,))
 
 
+class OtherLoad:
+    """
+    How much CPU time processes other than the client and the servers used
+    while the benchmark ran, from the machine's counters in C{/proc/stat}.
+    """
+
+    def __init__(self, servers):
+        self._servers = servers
+        self._tick = os.sysconf("SC_CLK_TCK")
+        self._start = self._snapshot()
+
+    def _snapshot(self):
+        with open("/proc/stat") as f:
+            values = [int(v) for v in f.readline().split()[1:9]]
+        # user nice system idle iowait irq softirq steal: not idle, iowait.
+        busy = (sum(values) - values[3] - values[4]) / self._tick
+        times = os.times()
+        ours = times.user + times.system
+        ours += sum(server.cpu.seconds() for server in self._servers)
+        return time.monotonic(), busy, ours
+
+    def cpus(self):
+        """
+        @return: the CPUs' worth of time others used on average since this
+            was created (0.25 is a quarter of one CPU).
+        """
+        wall0, busy0, ours0 = self._start
+        wall1, busy1, ours1 = self._snapshot()
+        others = (busy1 - busy0) - (ours1 - ours0)
+        return max(0.0, others / (wall1 - wall0))
+
+
 class Phase:
     """
     The time limit of one phase.
@@ -589,8 +621,19 @@ def environment(servers):
                     break
     except OSError:
         pass
+    try:
+        revision = subprocess.run(
+            ["git", "describe", "--always", "--dirty"],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=10,
+        ).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        revision = ""
     return {
         "date": time.strftime("%Y-%m-%d %H:%M:%S %z"),
+        "revision": revision or None,
         "python": platform.python_version(),
         "twisted": twisted.__version__,
         "autobahn": autobahn.__version__,
@@ -748,11 +791,13 @@ def run(options):
                 where,
             )
         )
+        load = OtherLoad(servers.values())
         runs = {kind: [] for kind in SERVERS}
         for n in range(options.repeat):
             for kind in SERVERS:
                 runs[kind].append(runOnce(servers[kind], options, runDeadline))
             sys.stderr.write("repetition %d of %d done\n" % (n + 1, options.repeat))
+        env["other_load_cpus"] = load.cpus()
     except BaseException:
         for server in servers.values():
             server.kill()
@@ -776,6 +821,13 @@ def report(options, env, runs):
             "Adapter cost, %s: %.1f us of server CPU per stanza over bare Autobahn"
             % (name, summary["xmppws"][key] - summary["bare"][key])
         )
+    print(
+        "Other processes used %.2f CPUs on average during the run%s"
+        % (
+            env["other_load_cpus"],
+            ": the figures may be disturbed" if env["other_load_cpus"] > 0.1 else "",
+        )
+    )
     if options.profile:
         print("(the xmppws server ran under cProfile: its figures are inflated)")
 
