@@ -52,7 +52,7 @@ def _tokens(value):
     return [token.strip().lower() for token in value.split(",") if token.strip()]
 
 
-def infoPage(path, head=False):
+def infoPage(path):
     """
     The page a plain GET on the WebSocket path receives.
     """
@@ -175,8 +175,8 @@ def httpResponse(refusal, serverName, head=False):
         "Connection: close",
     ]
     lines.extend("%s: %s" % header for header in refusal.headers)
-    head_ = ("\r\n".join(lines) + "\r\n\r\n").encode("ascii")
-    return head_ if head else head_ + body
+    header = ("\r\n".join(lines) + "\r\n\r\n").encode("ascii")
+    return header if head else header + body
 
 
 def htmlPage(refusal):
