@@ -87,7 +87,7 @@ class C2SClient:
         """
         Run SASL; return the final SASL element received.
         """
-        features = self.open()[-1]
+        self.open()
         if mechanism == "PLAIN":
             payload = base64.b64encode(b"\0" + user.encode() + b"\0" + password.encode())
             self.send(

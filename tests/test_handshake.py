@@ -8,7 +8,6 @@ from twisted.logger import globalLogPublisher
 from twisted.internet.testing import EventLoggingObserver
 from twisted.trial import unittest
 from twisted.web.resource import Resource
-from twisted.web.server import Site
 from treq.testing import StubTreq
 
 from tests.helpers import OPEN, WebSocketTestClient, echoStreamFactory, upgradeRequest

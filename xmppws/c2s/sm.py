@@ -50,7 +50,6 @@ import datetime
 import secrets
 from collections import OrderedDict, deque
 
-from twisted.internet.error import ConnectionDone
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 from twisted.words.protocols.jabber import error
@@ -431,7 +430,11 @@ class StreamManagement:
             return None
         if getattr(xs, "closed", False):
             return None
-        if isinstance(reason, Failure) and reason.check(ConnectionDone, StreamErrorSent):
+        # A TCP connection closed without the stream's footer (a client
+        # process that died) reports ConnectionDone; only a stream closed
+        # at the XMPP level (xs.closed above) or ended by a stream error
+        # is over for good.
+        if isinstance(reason, Failure) and reason.check(StreamErrorSent):
             return None
         timeout = self.timeout
         if timeout <= 0:
