@@ -322,3 +322,98 @@ class LegacyFramingTests(unittest.TestCase):
         self.assertEqual(
             self.framing.elementMessage(features, "jabber:client"), b"<stream:features/>"
         )
+
+
+class RawElementMessageTests(unittest.TestCase):
+    """
+    The fast path: messages built from the bytes an C{XmlStream} wrote for
+    one element, without parsing them into a tree.
+    """
+
+    def test_stanzaGetsNamespace(self):
+        """
+        A stanza written in the stream's context gets its namespace declared.
+        """
+        data = RFC7395Framing().rawElementMessage(
+            b"<message to='a@b'><body>x &amp; y</body></message>", "jabber:client"
+        )
+        self.assertEqual(
+            data, b"<message xmlns='jabber:client' to='a@b'><body>x &amp; y</body></message>"
+        )
+        self.assertEqual(strictParse(data)[:2], ("jabber:client", "message"))
+
+    def test_streamPrefix(self):
+        """
+        A C{stream:} element gets the prefix and the default namespace
+        declared.
+        """
+        data = RFC7395Framing().rawElementMessage(
+            b"<stream:features><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'/></stream:features>",
+            "jabber:client",
+        )
+        self.assertEqual(strictParse(data)[:2], (NS_STREAMS, "features"))
+
+    def test_ownNamespaceKept(self):
+        """
+        An element declaring its own namespace is sent as written.
+        """
+        raw = b"<success xmlns='urn:ietf:params:xml:ns:xmpp-sasl'/>"
+        self.assertEqual(RFC7395Framing().rawElementMessage(raw, "jabber:client"), raw)
+
+    def test_notOneElement(self):
+        """
+        Anything but one plain element is left to the parsing path.
+        """
+        framing = RFC7395Framing()
+        for raw in [
+            b"<a/><b/>",
+            b"<a>",
+            b"<a><!-- c --></a>",
+            b"<a><?pi x?></a>",
+            b"<x:a/>",
+            b" ",
+            b"</stream:stream>",
+            b"<a>&nbsp;</a>",
+        ]:
+            self.assertIsNone(framing.rawElementMessage(raw, "jabber:client"), raw)
+
+    def test_legacyAsWritten(self):
+        """
+        In draft-00 framing, one element is sent exactly as written.
+        """
+        raw = b"<message to='a@b'/>"
+        self.assertEqual(LegacyFraming().rawElementMessage(raw, "jabber:client"), raw)
+        self.assertIsNone(LegacyFraming().rawElementMessage(raw + raw, "jabber:client"))
+
+    def test_sameAsParsingPath(self):
+        """
+        The fast path and the parsing path build equivalent documents.
+        """
+        framing = RFC7395Framing()
+        message = domish.Element(("jabber:client", "message"))
+        message["to"] = "juliet@example.com"
+        message.addElement("body", content="<hi> & 'bye' \u263a")
+        message.addElement(("urn:xmpp:chat-markers:0", "markable"))
+        features = domish.Element((NS_STREAMS, "features"))
+        features.addElement(("urn:ietf:params:xml:ns:xmpp-sasl", "mechanisms")).addElement(
+            "mechanism", content="PLAIN"
+        )
+        for element in (message, features, streamErrorElement("conflict", "text")):
+            written = element.toXml(
+                prefixes={NS_STREAMS: "stream"},
+                defaultUri="jabber:client",
+                prefixesInScope=["stream"],
+            ).encode("utf-8")
+            fast = framing.rawElementMessage(written, "jabber:client")
+            slow = framing.elementMessage(element, "jabber:client")
+            self.assertEqual(strictParse(fast), strictParse(slow))
+            self.assertEqual(_canonical(fast), _canonical(slow))
+
+
+def _canonical(data):
+    """
+    A canonical form of a standalone document, for comparing equivalents.
+    """
+    from xml.etree import ElementTree
+
+    return ElementTree.canonicalize(data.decode("utf-8"))

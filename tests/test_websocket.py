@@ -265,6 +265,21 @@ class FramingTestsMixin:
         self.assertIsInstance(reason, Failure)
         self.assertTrue(reason.check(ConnectionDone))
 
+    def test_peerCloseAndCloseFrameTogether(self):
+        """
+        When the peer's closing message and its close frame arrive
+        together, the server's answer is flushed, not reset away.
+        """
+        self.client.open(self.header)
+        self.client.protocol.dataReceived(
+            clientFrame(self.footer) + clientFrame(b"\x03\xe8", OP_CLOSE)
+        )
+        frames = self.client.received()
+        self.assertEqual(frames[0], (OP_TEXT, self.footer))
+        self.assertEqual(frames[1][0], OP_CLOSE)
+        self.assertTrue(self.client.transport.disconnecting)
+        self.assertFalse(self.client.transport.disconnected)
+
     def test_serverStreamError(self):
         """
         A stream error sent by the XmlStream becomes the error message, the

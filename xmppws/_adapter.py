@@ -46,7 +46,23 @@ class _OutputBackpressure:
         self._xmppTransport.outputDrained()
 
     def stopProducing(self):
-        self._xmppTransport.abortConnection()
+        # The transport calls this as its connection is lost; the
+        # WebSocket protocol hears of that itself, so nothing is aborted.
+        pass
+
+
+class _ProtocolLogger(Logger):
+    """
+    The logger of the WebSocket protocols.  Autobahn's protocol code logs
+    through the same C{self.log}, at debug level, every chunk of data and
+    the raw opening handshake (cookies and authorization headers
+    included); as with Autobahn's own logger, those events are emitted
+    only when txaio's log level asks for them.
+    """
+
+    def debug(self, format=None, **kwargs):
+        if txaio.get_global_log_level() in ("debug", "trace"):
+            Logger.debug(self, format, **kwargs)
 
 
 class XMPPWebSocketMixin:
@@ -65,9 +81,11 @@ class XMPPWebSocketMixin:
     @ivar bytesIn: payload bytes received in WebSocket messages.
     @ivar bytesOut: payload bytes sent in WebSocket messages.
     @ivar closeReason: why the connection ended, for the log.
+    @ivar jid: the peer's address as the stream knew it when it ended
+        (L{_streamJID}), or L{None}.
     """
 
-    log = Logger()
+    log = _ProtocolLogger()
 
     xmlStream = None
     xmppTransport = None
@@ -85,6 +103,8 @@ class XMPPWebSocketMixin:
     _openTimer = None
     _startedAt = None
     _requestedDomain = None
+    _rawNamespace = None
+    jid = None
 
     bytesIn = 0
     bytesOut = 0
@@ -272,6 +292,10 @@ class XMPPWebSocketMixin:
             # Elements are written against the content namespace, so the
             # header must declare it even when the XmlStream named none.
             root.defaultUri = self._contentNamespace()
+        prefixes = getattr(root, "localPrefixes", None) or {}
+        self._rawNamespace = (
+            root.defaultUri if prefixes in ({}, {"stream": NS_STREAMS}) else None
+        )
         self._sendXMPP(
             framing.headerMessage(root, self.initiating, self.factory.lang)
         )
@@ -281,6 +305,21 @@ class XMPPWebSocketMixin:
             return
         framing = self.framing or RFC7395Framing()
         self._sendXMPP(framing.elementMessage(element, self._contentNamespace()))
+
+    def _xmppRawElement(self, data):
+        """
+        Send one whole element the XmlStream wrote, without parsing it
+        into a tree, when the stream's header allows it.
+
+        @return: C{True} if sent; C{False} to parse it instead.
+        """
+        if self._outClosed or self._rawNamespace is None or self.framing is None:
+            return False
+        message = self.framing.rawElementMessage(data, self._rawNamespace)
+        if message is None:
+            return False
+        self._sendXMPP(message)
+        return True
 
     def _xmppFooter(self):
         self._closeXMPP()
@@ -325,6 +364,15 @@ class XMPPWebSocketMixin:
         else:
             self._fail_connection(code, reason or "")
 
+    def dropConnection(self, abort=False):
+        """
+        Drop the TCP connection; once the closing handshake completed,
+        flush what is buffered (the last C{<close/>}) instead of resetting.
+        """
+        if abort and self.wasClean:
+            abort = False
+        super().dropConnection(abort)
+
     def closeStream(self, seeOtherURI=None):
         """
         Close the stream from this side, then the WebSocket.
@@ -358,6 +406,9 @@ class XMPPWebSocketMixin:
             return
         self._streamError = StreamErrorSent(condition, text)
         self.closeReason = "stream error: " + condition
+        monitor = getattr(self.factory, "monitor", None)
+        if monitor is not None:
+            monitor.streamErrorSent(self, condition)
         if self.xmppTransport is not None:
             self.xmppTransport.disconnecting = True
         framing = self.framing or RFC7395Framing()
@@ -391,7 +442,11 @@ class XMPPWebSocketMixin:
         self._cancelOpenTimer()
         if self._streamError is not None:
             reason = Failure(self._streamError)
-        elif wasClean and (self._inClosed or self._outClosed):
+        elif (self._inClosed and self._outClosed) or (
+            wasClean and (self._inClosed or self._outClosed)
+        ):
+            # Both closing messages crossed: the XMPP stream ended cleanly
+            # even if the WebSocket close handshake did not complete.
             reason = Failure(ConnectionDone("XMPP stream closed"))
         else:
             reason = Failure(
@@ -405,6 +460,7 @@ class XMPPWebSocketMixin:
         xs, self.xmlStream = self.xmlStream, None
         if xs is None:
             return
+        self.jid = _streamJID(xs)
         if self.xmppTransport is not None:
             self.xmppTransport.connectionEnded()
         try:
@@ -421,6 +477,7 @@ class XMPPWebSocketMixin:
             "{framing}, {duration:.1f}s, {bytesIn} bytes in, {bytesOut} bytes out)",
             peer=self.xmppTransport.getPeer() if self.xmppTransport else self.peer,
             origin=self.origin,
+            jid=self.jid,
             reason=self.closeReason,
             code=code,
             framing=self.framing.name if self.framing else None,
@@ -428,3 +485,20 @@ class XMPPWebSocketMixin:
             bytesIn=self.bytesIn,
             bytesOut=self.bytesOut,
         )
+
+
+def _streamJID(xs):
+    """
+    The peer's JID as a stream knows it: the full JID of the session its
+    authenticator bound (the embedded server), else the C{XmlStream}'s
+    C{otherEntity}, if any.
+
+    @rtype: L{str} or L{None}
+    """
+    session = getattr(getattr(xs, "authenticator", None), "session", None)
+    jid = getattr(session, "jid", None)
+    if jid is None:
+        jid = getattr(xs, "otherEntity", None)
+    if jid is None:
+        return None
+    return jid.full() if hasattr(jid, "full") else str(jid)

@@ -243,6 +243,36 @@ def _firstElement(data):
     return _splitName(found[0])
 
 
+def _refuseOutput(*args):
+    raise ValueError("not plain element output")
+
+
+def _oneElement(data):
+    """
+    Check, without namespace processing, that C{data} is exactly one
+    complete element with no comments or processing instructions.
+
+    @return: the root's qualified name and attributes, or L{None}.
+    """
+    if data[:1] != b"<" or data[1:2] in (b"/", b"?", b"!"):
+        return None
+    parser = expat.ParserCreate("UTF-8")
+    root = []
+
+    def start(name, attrs):
+        root.append((name, attrs))
+        parser.StartElementHandler = None
+
+    parser.StartElementHandler = start
+    parser.CommentHandler = _refuseOutput
+    parser.ProcessingInstructionHandler = _refuseOutput
+    try:
+        parser.Parse(data, True)
+    except (expat.ExpatError, ValueError):
+        return None
+    return root[0] if root else None
+
+
 def detectFraming(data):
     """
     Choose the framing from a client's first message.
@@ -353,6 +383,24 @@ class RFC7395Framing:
 
     def elementMessage(self, element, namespace):
         return element.toXml(prefixes={NS_STREAMS: "stream"}).encode("utf-8")
+
+    def rawElementMessage(self, data, namespace):
+        found = _oneElement(data)
+        if found is None:
+            return None
+        qname, attrs = found
+        prefix, colon, _ = qname.partition(":")
+        if colon and prefix != "stream":
+            return None
+        declarations = ""
+        if "xmlns" not in attrs:
+            declarations += " xmlns=" + _attribute(namespace)
+        if "xmlns:stream" not in attrs and (colon or b"stream:" in data):
+            declarations += " xmlns:stream='%s'" % (NS_STREAMS,)
+        if not declarations:
+            return data
+        cut = 1 + len(qname.encode("utf-8"))
+        return data[:cut] + declarations.encode("utf-8") + data[cut:]
 
     def closeMessage(self, seeOtherURI=None):
         element = domish.Element((NS_FRAMING, "close"))
@@ -529,6 +577,9 @@ class LegacyFraming:
             root.localPrefixes = dict(prefixes, stream=NS_STREAMS)
         self._outPrefix = prefix
         return root.toXml(closeElement=0).encode("utf-8")
+
+    def rawElementMessage(self, data, namespace):
+        return data if _oneElement(data) is not None else None
 
     def elementMessage(self, element, namespace):
         return element.toXml(

@@ -74,6 +74,24 @@ class IFraming(Interface):
         @rtype: L{bytes}
         """
 
+    def rawElementMessage(data, namespace):
+        """
+        Build the message carrying one top-level element from the bytes
+        the C{XmlStream} wrote for it, without parsing it into a tree: the
+        fast path for the common case.
+
+        Only used when the stream header declares no prefix but
+        C{stream}.
+
+        @param data: what the C{XmlStream} wrote, in the stream's context.
+        @type data: L{bytes}
+        @param namespace: the header's default namespace.
+        @type namespace: L{str}
+        @return: the message, or L{None} when C{data} is not exactly one
+            plain element (the caller then parses it).
+        @rtype: L{bytes} or L{None}
+        """
+
     def closeMessage(seeOtherURI=None):
         """
         Build the message that closes the stream.

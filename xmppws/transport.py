@@ -44,9 +44,10 @@ class XmlStreamTransport:
     expects.
 
     @ivar connection: the WebSocket protocol this transport writes to; it
-        provides C{_xmppMessage(data)}, C{_xmppHeader(root)},
-        C{_xmppFooter()}, C{_xmppLoseConnection(abort)} and
-        C{_xmppOutboundError(reason)}.
+        provides C{_xmppHeader(root)}, C{_xmppElement(element)},
+        C{_xmppRawElement(data)} (the fast path for a write that is one
+        whole element), C{_xmppFooter()}, C{_xmppLoseConnection(abort)}
+        and C{_xmppOutboundError(reason)}.
     @ivar producer: the producer registered with this consumer, or L{None}.
     @ivar disconnecting: C{True} once L{loseConnection} was called.
     @ivar _parser: the parser of what the C{XmlStream} writes.
@@ -103,6 +104,8 @@ class XmlStreamTransport:
         if self._parser is None or self._betweenElements():
             if data.lstrip()[:14].startswith(_HEADER_STARTS):
                 self._newParser()
+            elif self._parser is not None and self.connection._xmppRawElement(data):
+                return
         if self._parser is None:
             self._newParser()
         try:
