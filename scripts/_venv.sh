@@ -68,7 +68,57 @@ install_system_deps() {
     #     if [ "$extra" = test ] && ! command -v prosody >/dev/null 2>&1; then
     #         _xmppws_apt_install prosody
     #     fi
-    : "$extra"
+
+    if [ "$extra" = test ]; then
+        _xmppws_interop_deps
+    fi
+}
+
+# What the interoperability tests (tests/test_clients.py and
+# tests/test_browser.py) need: Node.js and npm, Debian's Chromium (never a
+# browser download), each installed when missing, and the packages pinned
+# in tests/interop/package-lock.json (client libraries, Converse.js,
+# playwright-core), installed with "npm ci" when the lock file changed
+# since the last installation.
+_xmppws_interop_deps() {
+    local interop="$XMPPWS_ROOT/tests/interop"
+    local stamp="$interop/node_modules/.xmppws-package-lock.sha256"
+    local digest major
+
+    if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
+        _xmppws_log "installing Node.js and npm"
+        _xmppws_apt_install nodejs npm
+    fi
+    major="$(node -p 'process.versions.node.split(".")[0]' 2>/dev/null || echo 0)"
+    if [ "$major" -lt 20 ]; then
+        # Debian 12's nodejs is 18; the client libraries need 20.  The npm
+        # registry carries Node.js builds as packages: install one locally.
+        local arch
+        case "$(uname -m)" in
+            x86_64) arch=x64 ;;
+            aarch64) arch=arm64 ;;
+            *) arch="" ;;
+        esac
+        if [ -n "$arch" ] && [ ! -x "$XMPPWS_ROOT/.node/bin/node" ]; then
+            _xmppws_log "Node.js $(node -v 2>/dev/null) is too old; installing Node.js 20 from the npm registry"
+            (cd "$XMPPWS_ROOT" && npm install --no-save --no-audit --no-fund \
+                --loglevel=error --prefix .node/pkg "node-linux-$arch@20.20.2" </dev/null)
+            mkdir -p "$XMPPWS_ROOT/.node/bin"
+            ln -sf "../pkg/node_modules/node-linux-$arch/bin/node" "$XMPPWS_ROOT/.node/bin/node"
+        fi
+    fi
+    if ! command -v chromium >/dev/null 2>&1; then
+        _xmppws_log "installing chromium"
+        _xmppws_apt_install chromium
+    fi
+
+    digest="$(sha256sum "$interop/package-lock.json" | cut -d' ' -f1)"
+    if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$digest" ]; then
+        return 0
+    fi
+    _xmppws_log "installing the Node.js packages of tests/interop (npm ci)"
+    (cd "$interop" && npm ci --no-audit --no-fund --loglevel=error </dev/null)
+    printf '%s\n' "$digest" >"$stamp"
 }
 
 _xmppws_check_python() {

@@ -29,6 +29,7 @@ set +e
     </dev/null 2>&1 | tee "$log"
 trial_status="${PIPESTATUS[0]}"
 set -e
+.venv/bin/python -m tests.interop.matrix </dev/null || true  # docs/matrix.rst from the interop results
 
 # Trial ends with a line such as
 #     PASSED (successes=12)

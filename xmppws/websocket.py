@@ -11,8 +11,10 @@ Each connection chooses its framing (RFC 7395 or draft-00) with its first
 message; see L{xmppws.framing}.
 """
 
+import txaio
 from autobahn.twisted.resource import WebSocketResource
 from autobahn.twisted.websocket import WebSocketServerFactory, WebSocketServerProtocol
+from autobahn.websocket.types import ConnectionDeny
 
 from xmppws import _handshake
 from xmppws._adapter import CLOSE_UNSUPPORTED_DATA, XMPPWebSocketMixin
@@ -41,6 +43,8 @@ class XMPPWebSocketServerProtocol(XMPPWebSocketMixin, WebSocketServerProtocol):
 
     refusal = None
     _diagnosed = False
+    _admissionRefusal = None
+    _idleTimer = None
 
     def processHandshake(self):
         if not self._diagnosed:
@@ -68,6 +72,8 @@ class XMPPWebSocketServerProtocol(XMPPWebSocketMixin, WebSocketServerProtocol):
         self._diagnosed = True
         self.wasNotCleanReason = refusal.reason
         if refusal.code != 200:
+            if self.factory.monitor is not None:
+                self.factory.monitor.handshakeRefused(self, refusal)
             self.log.info(
                 "Refused WebSocket handshake from {peer}: {reason} (HTTP {code})",
                 peer=self.peer,
@@ -82,6 +88,9 @@ class XMPPWebSocketServerProtocol(XMPPWebSocketMixin, WebSocketServerProtocol):
         Refuse a handshake Autobahn found wrong, with a body that explains
         it and a status line that does not repeat the request.
         """
+        if self._admissionRefusal is not None:
+            self._refuse(self._admissionRefusal)
+            return
         printable = "".join(c if " " <= c < "\x7f" else "?" for c in str(reason))[:300]
         self._refuse(
             _handshake.Refusal(
@@ -94,6 +103,11 @@ class XMPPWebSocketServerProtocol(XMPPWebSocketMixin, WebSocketServerProtocol):
 
     def onConnect(self, request):
         self.origin = request.origin if "origin" in request.headers else None
+        if self.factory.monitor is not None:
+            refusal = self.factory.monitor.admit(self, request)
+            if refusal is not None:
+                self._admissionRefusal = refusal
+                raise ConnectionDeny(refusal.code)
         return "xmpp"
 
     def onOpen(self):
@@ -111,6 +125,33 @@ class XMPPWebSocketServerProtocol(XMPPWebSocketMixin, WebSocketServerProtocol):
         self._startXmlStream(peer, self.transport.getHost())
         if self.xmlStream is not None:
             self._startOpenTimer(self.factory.openTimeout)
+            self._resetIdleTimer()
+        if self.factory.monitor is not None:
+            self.factory.monitor.connectionOpened(self)
+
+    def dataReceived(self, data):
+        if self._idleTimer is not None:
+            self._resetIdleTimer()
+        WebSocketServerProtocol.dataReceived(self, data)
+
+    def _resetIdleTimer(self):
+        """
+        Restart the idle timer: any bytes from the peer (pongs too) count.
+        """
+        timeout = self.factory.idleTimeout
+        if self._idleTimer is not None and self._idleTimer.active():
+            self._idleTimer.reset(timeout)
+        elif timeout and self.state == self.STATE_OPEN:
+            self._idleTimer = txaio.call_later(timeout, self._idleTimedOut)
+
+    def _idleTimedOut(self):
+        self._idleTimer = None
+        self.log.info(
+            "{peer} sent nothing for {timeout} seconds",
+            peer=self.xmppTransport.getPeer() if self.xmppTransport else self.peer,
+            timeout=self.factory.idleTimeout,
+        )
+        self._sendStreamError("connection-timeout", "The connection was idle for too long.")
 
     def _chooseFraming(self, payload):
         self.framing = detectFraming(payload)
@@ -135,10 +176,15 @@ class XMPPWebSocketServerProtocol(XMPPWebSocketMixin, WebSocketServerProtocol):
             self._xmppMessageReceived(payload)
 
     def onClose(self, wasClean, code, reason):
-        if self.xmppTransport is None:
-            return
-        self._xmlStreamLost(wasClean, code)
-        self._logEnd(code)
+        if self._idleTimer is not None:
+            if self._idleTimer.active():
+                self._idleTimer.cancel()
+            self._idleTimer = None
+        if self.xmppTransport is not None:
+            self._xmlStreamLost(wasClean, code)
+            self._logEnd(code)
+        if self.factory.monitor is not None:
+            self.factory.monitor.connectionClosed(self)
 
 
 class XMPPWebSocketServerFactory(WebSocketServerFactory):
@@ -159,7 +205,17 @@ class XMPPWebSocketServerFactory(WebSocketServerFactory):
     @ivar maxMessageSize: the largest inbound message, in bytes.
     @ivar openTimeout: seconds a new WebSocket may take to open the
         stream, or 0.
+    @ivar idleTimeout: seconds after which a connection the peer sent
+        nothing on (not even a pong) is closed with C{connection-timeout},
+        or 0.
     @ivar lang: the C{xml:lang} the server's stream header carries.
+    @ivar monitor: L{None}, or an object told about connections, for
+        limits and metrics: C{admit(protocol, request)} returns L{None} to
+        go on with a handshake or a L{_handshake.Refusal} to refuse it;
+        C{handshakeRefused(protocol, refusal)},
+        C{connectionOpened(protocol)}, C{connectionClosed(protocol)} (for
+        every connection, opened or not) and C{streamErrorSent(protocol,
+        condition)} return nothing.
     """
 
     protocol = XMPPWebSocketServerProtocol
@@ -181,6 +237,8 @@ class XMPPWebSocketServerFactory(WebSocketServerFactory):
         handshakeTimeout=DEFAULT_HANDSHAKE_TIMEOUT,
         lang="en",
         serverName="xmppws",
+        idleTimeout=0,
+        monitor=None,
     ):
         """
         @param xmlStreamFactory: see L{xmlStreamFactory}.
@@ -207,7 +265,9 @@ class XMPPWebSocketServerFactory(WebSocketServerFactory):
         self.trustedProxies = _handshake.parseNetworks(trustedProxies)
         self.maxMessageSize = maxMessageSize
         self.openTimeout = openTimeout
+        self.idleTimeout = idleTimeout
         self.lang = lang
+        self.monitor = monitor
         self.setProtocolOptions(
             # Autobahn's message limit would apply to what we send too, so
             # only its frame limit is set; XMPPWebSocketMixin checks the

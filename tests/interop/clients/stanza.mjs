@@ -1,0 +1,114 @@
+// Stanza (the "stanza" package) against the embedded server.
+//
+//   node clients/stanza.mjs '{"url": "ws://...", "domain": ..., "users": [...]}'
+//
+// Under Node.js, Stanza opens its WebSockets with the "ws" package itself.
+
+import * as XMPP from "stanza";
+
+import { log, main, runScenario, waitFor } from "../lib/scenario.mjs";
+
+function keepOnly(client, wanted) {
+  const names = client.sasl.mechanisms.map((m) => m.name);
+  for (const name of names) {
+    const keep = wanted === "PLAIN" ? name === "PLAIN" : /^SCRAM-SHA-[0-9]+$/.test(name);
+    if (!keep) client.sasl.disable(name);
+  }
+}
+
+async function login({ url, domain, username, password, resource, mechanism, debug }) {
+  const connection = { presences: [], messages: [], mechanism: null, jid: null };
+  const client = XMPP.createClient({
+    jid: `${username}@${domain}`,
+    password,
+    resource,
+    server: domain,
+    transports: { websocket: url, bosh: false },
+    autoReconnect: false,
+  });
+  keepOnly(client, mechanism);
+  let streamEnded = false;
+  let disconnects = 0;
+  client.on("raw", (direction, data) => {
+    if (debug) log(`${username} ${direction === "outgoing" ? ">>" : "<<"} ${data}`);
+    if (direction !== "outgoing") return;
+    const auth = /<auth\b[^>]*\bmechanism=["']([^"']+)["']/.exec(data);
+    if (auth) connection.mechanism = auth[1];
+  });
+  client.on("stream:error", (error) => log(`${username}: stream error`, error));
+  client.on("stream:end", () => {
+    streamEnded = true;
+  });
+  client.on("disconnected", () => {
+    disconnects += 1;
+  });
+  client.on("presence", (presence) => {
+    const type = presence.type === "available" ? undefined : presence.type;
+    connection.presences.push({ from: presence.from, type });
+  });
+  client.on("message", (message) => {
+    if (message.body !== undefined) {
+      connection.messages.push({ from: message.from, type: message.type, body: message.body });
+    }
+  });
+
+  const started = new Promise((resolve, reject) => {
+    client.once("session:started", resolve);
+    client.once("auth:failed", () => reject(new Error("SASL authentication failed")));
+    client.once("disconnected", () => reject(new Error("disconnected before the session started")));
+  });
+  client.connect();
+  await started;
+  connection.jid = client.jid;
+
+  Object.assign(connection, {
+    async roster() {
+      const roster = await client.getRoster();
+      return (roster.items || []).map((item) => item.jid);
+    },
+    async sendPresence() {
+      await client.sendPresence();
+    },
+    async sendMessage(to, body) {
+      client.sendMessage({ to, body, type: "chat" });
+    },
+    async ping(to) {
+      await client.ping(to);
+    },
+    async cutAndResume() {
+      if (!client.sm.started || !client.sm.resumable) {
+        throw new Error("stream management is not resumable (did the server offer urn:xmpp:sm:3?)");
+      }
+      const resumed = new Promise((resolve) => client.once("stream:management:resumed", resolve));
+      const before = disconnects;
+      // Cut without a closing handshake, as a lost network would.
+      client.transport.socket.terminate();
+      await waitFor(() => disconnects > before, "Stanza to notice the cut");
+      client.connect();
+      await resumed;
+    },
+    async close() {
+      const gone = new Promise((resolve) => client.once("disconnected", resolve));
+      await client.disconnect();
+      await gone;
+      return {
+        clean: streamEnded,
+        detail: streamEnded ? "server answered <close/>" : "no <close/> from the server",
+      };
+    },
+    abort() {
+      client.sessionTerminating = true;
+      try {
+        client.transport?.socket?.terminate();
+      } catch {}
+    },
+  });
+  return connection;
+}
+
+main(() =>
+  runScenario(
+    { name: "Stanza", package: "stanza", resume: true, login },
+    JSON.parse(process.argv[2]),
+  ),
+);

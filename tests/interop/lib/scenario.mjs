@@ -1,0 +1,251 @@
+// The scenario every client library runs against the embedded server.
+//
+// A client script imports runScenario() and hands it an adapter for its
+// library.  The scenario logs two users in (once per SASL mechanism asked
+// for), then checks roster, presence, messages both ways, XEP-0199 ping,
+// XEP-0198 resumption after the socket is cut (where the adapter can) and
+// a clean close.  It prints one JSON line on stdout:
+//
+//   {"client": ..., "version": ..., "ok": true|false,
+//    "runs": [{"mechanism": "SCRAM", "steps": {"login": {"ok": true,
+//              "ms": 12, "detail": ...}, ...}, "error": ...}]}
+//
+// Logs go to stderr; with "debug": true in the config, the adapters log
+// the XML they send and receive too.  The adapter interface:
+//
+//   adapter.name, adapter.package     for the report (package may be null)
+//   adapter.resume                    true when the library does XEP-0198
+//   await adapter.login({url, domain, username, password, resource,
+//                        mechanism})  -> connection, where mechanism is
+//                                        "SCRAM" (the library's best) or
+//                                        "PLAIN"
+//   connection.jid                    the bound full JID
+//   connection.mechanism              the mechanism of the <auth/> sent
+//   connection.presences, .messages   [{from, type, body}] received
+//   await connection.roster()         -> [bare JID]
+//   await connection.sendPresence()
+//   await connection.sendMessage(to, body)
+//   await connection.ping(to)
+//   await connection.cutAndResume()   cut the socket, resolve once resumed
+//   await connection.close()          -> {clean: bool, detail}
+//   connection.abort()                drop everything (after a failure)
+
+import { readFileSync } from "node:fs";
+
+const STEP_TIMEOUT = 15000;
+
+export function log(...args) {
+  process.stderr.write(
+    `[${new Date().toISOString()}] ${args
+      .map((a) => (typeof a === "string" ? a : JSON.stringify(a)))
+      .join(" ")}\n`,
+  );
+}
+
+// The installed version of a package of tests/interop/package.json (read
+// from its directory: not every package exports its package.json).
+export function packageVersion(name) {
+  try {
+    const path = new URL(`../node_modules/${name}/package.json`, import.meta.url);
+    return JSON.parse(readFileSync(path, "utf8")).version;
+  } catch {
+    return null;
+  }
+}
+
+export function bare(jid) {
+  return String(jid || "").split("/")[0];
+}
+
+export function withTimeout(promise, ms, what) {
+  let timer;
+  return Promise.race([
+    promise,
+    new Promise((_, reject) => {
+      timer = setTimeout(
+        () => reject(new Error(`timed out after ${ms} ms: ${what}`)),
+        ms,
+      );
+    }),
+  ]).finally(() => clearTimeout(timer));
+}
+
+// Resolve once predicate() is true, polling; reject after ms.
+export async function waitFor(predicate, what, ms = STEP_TIMEOUT) {
+  const deadline = Date.now() + ms;
+  while (!predicate()) {
+    if (Date.now() > deadline) {
+      throw new Error(`timed out after ${ms} ms waiting for ${what}`);
+    }
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+}
+
+function describe(error) {
+  if (error && error.message !== undefined) {
+    return `${error.name || "Error"}: ${error.message}`.slice(0, 1000);
+  }
+  return String(error).slice(0, 1000);
+}
+
+// Run one step and record it.  Only a failed login stops a run: later
+// steps record their own outcome, so the matrix shows each feature.
+async function step(run, name, fn, { fatal = false } = {}) {
+  const started = performance.now();
+  try {
+    const detail = await withTimeout(Promise.resolve().then(fn), STEP_TIMEOUT, name);
+    run.steps[name] = { ok: true, ms: Math.round(performance.now() - started) };
+    if (detail !== undefined) run.steps[name].detail = detail;
+    log(`step ${name}: ok`);
+  } catch (error) {
+    run.steps[name] = {
+      ok: false,
+      ms: Math.round(performance.now() - started),
+      error: describe(error),
+    };
+    log(`step ${name}: FAILED`, String((error && error.stack) || error));
+    if (fatal) throw error;
+  }
+}
+
+function expectMechanism(connection, wanted) {
+  const used = connection.mechanism;
+  const ok = wanted === "PLAIN" ? used === "PLAIN" : /^SCRAM-/.test(used || "");
+  if (!ok) throw new Error(`asked for ${wanted}, the client sent <auth mechanism='${used}'/>`);
+}
+
+async function scenario(adapter, config, mechanism, run, withResume) {
+  const [alice, bob] = config.users;
+  const aliceBare = `${alice.username}@${config.domain}`;
+  const bobBare = `${bob.username}@${config.domain}`;
+  const open = [];
+  try {
+    let a, b;
+    await step(run, "login", async () => {
+      a = await adapter.login({ ...config, ...alice, resource: "interop-a", mechanism });
+      open.push(a);
+      b = await adapter.login({ ...config, ...bob, resource: "interop-b", mechanism });
+      open.push(b);
+      expectMechanism(a, mechanism);
+      expectMechanism(b, mechanism);
+      if (bare(a.jid) !== aliceBare || bare(b.jid) !== bobBare) {
+        throw new Error(`bound ${a.jid} and ${b.jid}`);
+      }
+      return { mechanism: a.mechanism, jids: [a.jid, b.jid] };
+    }, { fatal: true });
+
+    await step(run, "roster", async () => {
+      const [ra, rb] = [await a.roster(), await b.roster()];
+      if (!ra.includes(bobBare) || !rb.includes(aliceBare)) {
+        throw new Error(`rosters: ${aliceBare}: ${ra}; ${bobBare}: ${rb}`);
+      }
+      return { [aliceBare]: ra, [bobBare]: rb };
+    });
+
+    await step(run, "presence", async () => {
+      await a.sendPresence();
+      await b.sendPresence();
+      const available = (conn, from) => () =>
+        conn.presences.some((p) => bare(p.from) === from && !p.type);
+      await waitFor(available(a, bobBare), `${bobBare}'s presence at ${aliceBare}`);
+      await waitFor(available(b, aliceBare), `${aliceBare}'s presence at ${bobBare}`);
+    });
+
+    await step(run, "message", async () => {
+      const first = `hello bob ${mechanism} ${Date.now()}`;
+      const second = `hello alice ${mechanism} ${Date.now()}`;
+      await a.sendMessage(bobBare, first);
+      await waitFor(
+        () => b.messages.some((m) => bare(m.from) === aliceBare && m.body === first),
+        "alice's message at bob",
+      );
+      await b.sendMessage(aliceBare, second);
+      await waitFor(
+        () => a.messages.some((m) => bare(m.from) === bobBare && m.body === second),
+        "bob's message at alice",
+      );
+    });
+
+    await step(run, "ping", async () => {
+      await a.ping(config.domain);
+      await b.ping(config.domain);
+    });
+
+    if (withResume) {
+      await step(run, "resume", async () => {
+        const resumed = a.cutAndResume();
+        const body = `while you were away ${Date.now()}`;
+        // Sent while alice's socket is gone: stream management must hold
+        // it for her and deliver it on the resumed stream.
+        await b.sendMessage(a.jid, body);
+        await resumed;
+        await waitFor(
+          () => a.messages.some((m) => bare(m.from) === bobBare && m.body === body),
+          "the message sent during the cut, after resumption",
+        );
+        const after = `back again ${Date.now()}`;
+        await a.sendMessage(bobBare, after);
+        await waitFor(
+          () => b.messages.some((m) => bare(m.from) === aliceBare && m.body === after),
+          "alice's message after resumption",
+        );
+      });
+    }
+
+    await step(run, "close", async () => {
+      const results = [await a.close(), await b.close()];
+      open.length = 0;
+      const unclean = results.filter((r) => !r.clean);
+      if (unclean.length) throw new Error(`unclean close: ${JSON.stringify(unclean)}`);
+      return results.map((r) => r.detail);
+    });
+  } finally {
+    for (const connection of open) {
+      try {
+        connection.abort();
+      } catch {}
+    }
+  }
+}
+
+export async function runScenario(adapter, config) {
+  const result = {
+    client: adapter.name,
+    package: adapter.package,
+    version: adapter.package ? packageVersion(adapter.package) : null,
+    node: process.version,
+    runs: [],
+    ok: false,
+  };
+  let resumeDone = false;
+  for (const mechanism of config.mechanisms || ["SCRAM", "PLAIN"]) {
+    const run = { mechanism, steps: {} };
+    result.runs.push(run);
+    const withResume = Boolean(adapter.resume && config.resume !== false && !resumeDone);
+    resumeDone = resumeDone || withResume;
+    log(`run ${adapter.name} ${mechanism} on ${config.url}`);
+    try {
+      await scenario(adapter, config, mechanism, run, withResume);
+    } catch (error) {
+      run.error = describe(error);
+    }
+  }
+  result.ok = result.runs.every(
+    (run) => !run.error && Object.values(run.steps).every((s) => s.ok),
+  );
+  process.stdout.write(JSON.stringify(result) + "\n");
+}
+
+// Run main() and exit: libraries may leave timers behind, and a script
+// that hangs helps nobody.
+export function main(fn) {
+  process.on("unhandledRejection", (error) => log("unhandled rejection:", String(error)));
+  fn().then(
+    () => setTimeout(() => process.exit(0), 50),
+    (error) => {
+      log("fatal:", String((error && error.stack) || error));
+      process.stdout.write(JSON.stringify({ ok: false, error: String(error) }) + "\n");
+      setTimeout(() => process.exit(1), 50);
+    },
+  );
+}

@@ -1,0 +1,341 @@
+"""
+Helpers for testing the C{twistd xmppws} service in memory: certificates,
+a started L{XMPPService} on a L{MemoryReactorClock}, WebSocket clients
+that go through its L{Site} and TCP clients that go through its
+L{C2SFactory}.
+"""
+
+import base64
+import datetime
+
+import txaio
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
+from twisted.internet.address import IPv4Address
+from twisted.internet.endpoints import TCP4ServerEndpoint
+from twisted.internet.error import ConnectionDone
+from twisted.internet.testing import MemoryReactorClock, StringTransport
+from twisted.python.failure import Failure
+from twisted.words.xish import domish
+
+from tests.helpers import (
+    OP_CLOSE,
+    OP_TEXT,
+    ProducerTolerantTransport,
+    clientFrame,
+    parseFrames,
+    strictParse,
+    upgradeRequest,
+)
+from xmppws.limits import Limits
+from xmppws.service import Settings, XMPPService
+
+OPEN = b"<open xmlns='urn:ietf:params:xml:ns:xmpp-framing' to='localhost' version='1.0'/>"
+CLOSE = b"<close xmlns='urn:ietf:params:xml:ns:xmpp-framing'/>"
+LEGACY_HEADER = (
+    b"<stream:stream to='localhost' xmlns='jabber:client' "
+    b"xmlns:stream='http://etherx.jabber.org/streams' version='1.0'>"
+)
+TCP_HEADER = b"<?xml version='1.0'?>" + LEGACY_HEADER
+NS_SASL = "urn:ietf:params:xml:ns:xmpp-sasl"
+NS_STREAMS_ERRORS = "urn:ietf:params:xml:ns:xmpp-streams"
+BIND = (
+    b"<iq xmlns='jabber:client' type='set' id='bind1'><bind "
+    b"xmlns='urn:ietf:params:xml:ns:xmpp-bind'><resource>%s</resource></bind></iq>"
+)
+
+
+def writeCertificate(directory, commonName="localhost"):
+    """
+    Write a fresh self-signed certificate and its key.
+
+    @param directory: where to write C{key.pem} and C{cert.pem}; created
+        if missing.
+    @type directory: L{FilePath}
+    @return: C{(keyPath, certPath)} as L{str}.
+    """
+    if not directory.exists():
+        directory.makedirs()
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, commonName)])
+    now = datetime.datetime.now(datetime.timezone.utc)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .add_extension(
+            x509.SubjectAlternativeName([x509.DNSName(commonName)]), critical=False
+        )
+        .sign(key, hashes.SHA256())
+    )
+    keyPath = directory.child("key.pem")
+    certPath = directory.child("cert.pem")
+    keyPath.setContent(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    certPath.setContent(cert.public_bytes(serialization.Encoding.PEM))
+    return keyPath.path, certPath.path
+
+
+def startService(testCase, limits=None, withMetrics=False, **settings):
+    """
+    Start an L{XMPPService} on a fresh L{MemoryReactorClock}, with one
+    WebSocket listener and one TCP client listener, accounts alice and
+    bob (password C{secret}) on C{localhost}, and txaio's timers on the
+    same clock.  The service stops at clean-up.
+
+    @param limits: keyword arguments for L{Limits}.
+    @param withMetrics: also listen for metrics scrapers on port 9280.
+    @param settings: more L{Settings}.
+    @return: the started service; its C{reactor} is the clock.
+    """
+    clock = MemoryReactorClock()
+    testCase.patch(txaio.config, "loop", clock)
+    settings.setdefault("dataDir", testCase.mktemp())
+    settings.setdefault("listen", [("tcp:5280", TCP4ServerEndpoint(clock, 5280))])
+    settings.setdefault("c2s", [("tcp:5222", TCP4ServerEndpoint(clock, 5222))])
+    if withMetrics:
+        settings["metrics"] = [("tcp:9280", TCP4ServerEndpoint(clock, 9280))]
+    settings["limits"] = Limits(**(limits or {}))
+    service = XMPPService(Settings(**settings), clock, installSignalHandlers=False)
+    for user in ("alice", "bob"):
+        service.storage.addUser(user, "localhost", "secret")
+    service.startService()
+
+    def stop():
+        if service.running:
+            d = service.stopService()
+            # Past the shutdown timeout, then past the grace after dropping.
+            clock.advance(settings.get("shutdownTimeout", 10) + 0.5)
+            clock.advance(2)
+            return d
+
+    testCase.addCleanup(stop)
+    return service
+
+
+def parseElement(data):
+    """
+    Parse one standalone message into a L{domish.Element}.
+    """
+    strictParse(data)
+    stream = domish.elementStream()
+    result = []
+    stream.DocumentStartEvent = lambda root: None
+    stream.ElementEvent = result.append
+    stream.DocumentEndEvent = lambda: None
+    stream.parse(b"<wrapper>" + data + b"</wrapper>")
+    return result[0]
+
+
+class SiteClient:
+    """
+    A WebSocket client of a service's L{Site}, in memory.
+
+    @ivar transport: the server side's transport.
+    @ivar response: the head of the HTTP response to the handshake.
+    @ivar frames: every frame received, C{(opcode, payload)}.
+    """
+
+    def __init__(self, site, peer="127.0.0.1", port=50000):
+        self.transport = ProducerTolerantTransport(
+            peerAddress=IPv4Address("TCP", peer, port),
+            hostAddress=IPv4Address("TCP", "127.0.0.1", 5280),
+        )
+        self.channel = site.buildProtocol(self.transport.getPeer())
+        self.transport.protocol = self.channel
+        self.channel.makeConnection(self.transport)
+        self.frames = []
+        self.response = None
+        self._rest = b""
+
+    @property
+    def protocol(self):
+        """
+        The WebSocket protocol that took the connection over.
+        """
+        return self.transport.protocol
+
+    def handshake(self, request=None):
+        """
+        Send an upgrade request.
+
+        @return: the head of the response.
+        """
+        self.channel.dataReceived(request or upgradeRequest())
+        data = self.transport.value()
+        self.transport.clear()
+        self.response, _, self._rest = data.partition(b"\r\n\r\n")
+        return self.response
+
+    def send(self, payload, opcode=OP_TEXT):
+        self.protocol.dataReceived(clientFrame(payload, opcode))
+
+    def received(self):
+        """
+        The frames received since the last call.
+        """
+        frames, self._rest = parseFrames(self._rest + self.transport.value())
+        self.transport.clear()
+        self.frames.extend(frames)
+        return frames
+
+    def messages(self):
+        """
+        The text messages received since the last call, parsed.
+        """
+        return [parseElement(p) for opcode, p in self.received() if opcode == OP_TEXT]
+
+    def closeCode(self):
+        """
+        The status code of the close frame received, if any.
+        """
+        for opcode, payload in self.frames:
+            if opcode == OP_CLOSE and len(payload) >= 2:
+                return int.from_bytes(payload[:2], "big")
+        return None
+
+    def open(self, header=OPEN):
+        """
+        Handshake and open the stream.
+
+        @return: the messages in reply.
+        """
+        self.handshake()
+        self.send(header)
+        return self.messages()
+
+    def login(self, user="alice", password="secret", resource="web"):
+        """
+        Open the stream, authenticate with PLAIN and bind.
+
+        @return: the bound JID.
+        """
+        self.open()
+        self.send(
+            b"<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='PLAIN'>"
+            + base64.b64encode(b"\0" + user.encode() + b"\0" + password.encode())
+            + b"</auth>"
+        )
+        [success] = self.messages()
+        assert success.name == "success", success.toXml()
+        self.send(OPEN)
+        self.messages()
+        self.send(BIND % (resource.encode(),))
+        [reply] = self.messages()
+        return str(reply.bind.jid)
+
+    def closeWebSocket(self, code=1000):
+        """
+        Send a close frame, as a client answering the server's.
+        """
+        self.protocol.dataReceived(clientFrame(code.to_bytes(2, "big"), OP_CLOSE))
+
+    def lose(self, reason=ConnectionDone):
+        """
+        The TCP connection ends: after the server closed it, or abruptly.
+        """
+        self.protocol.connectionLost(Failure(reason()))
+
+
+class TCPClient:
+    """
+    A plain XMPP client of a service's L{C2SFactory}, in memory.
+
+    @ivar xs: the server's stream (or the refusing protocol).
+    @ivar transport: its transport.
+    @ivar elements: the top-level elements received and not yet taken.
+    @ivar header: the server's stream header, once received.
+    @ivar ended: C{True} once the server sent its footer.
+    """
+
+    def __init__(self, factory, peer="127.0.0.1", port=40000):
+        address = IPv4Address("TCP", peer, port)
+        self.transport = StringTransport(
+            peerAddress=address, hostAddress=IPv4Address("TCP", "127.0.0.1", 5222)
+        )
+        self.xs = factory.buildProtocol(address)
+        self.xs.makeConnection(self.transport)
+        self.elements = []
+        self.header = None
+        self.ended = False
+        self._newParser()
+
+    def _newParser(self):
+        self._parser = domish.elementStream()
+        self._parser.DocumentStartEvent = self._started
+        self._parser.ElementEvent = lambda element: self.elements.append(element)
+        self._parser.DocumentEndEvent = self._ended
+
+    def _started(self, root):
+        self.header = root
+
+    def _ended(self):
+        self.ended = True
+
+    def send(self, data):
+        self.xs.dataReceived(data)
+
+    def receive(self):
+        """
+        Take the elements received so far.
+        """
+        data = self.transport.value()
+        self.transport.clear()
+        if data:
+            self._parser.parse(data)
+        taken, self.elements = self.elements, []
+        return taken
+
+    def open(self):
+        self.send(TCP_HEADER)
+        return self.receive()
+
+    def lose(self, reason=ConnectionDone):
+        """
+        The TCP connection ends: after the server closed it, or abruptly.
+        """
+        self.xs.connectionLost(Failure(reason()))
+
+    def login(self, user="alice", password="secret", resource="tcp"):
+        """
+        Open the stream, authenticate with PLAIN, restart and bind.
+
+        @return: the bound JID.
+        """
+        self.open()
+        self.send(
+            b"<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='PLAIN'>"
+            + base64.b64encode(b"\0" + user.encode() + b"\0" + password.encode())
+            + b"</auth>"
+        )
+        [success] = self.receive()
+        assert success.name == "success", success.toXml()
+        self._newParser()
+        self.send(TCP_HEADER)
+        self.receive()
+        self.send(BIND % (resource.encode(),))
+        [reply] = self.receive()
+        return str(reply.bind.jid)
+
+
+def streamErrorCondition(element):
+    """
+    @return: the condition of a C{<stream:error/>}, or L{None}.
+    """
+    if element.name != "error":
+        return None
+    for child in element.elements():
+        if child.uri == NS_STREAMS_ERRORS and child.name != "text":
+            return child.name
+    return None

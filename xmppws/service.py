@@ -1,0 +1,494 @@
+# -*- test-case-name: tests.test_service -*-
+"""
+The C{twistd xmppws} service: the embedded server, its listeners, the
+connection monitor behind the limits and metrics, graceful shutdown and
+reloading TLS certificates.
+
+    service = XMPPService(Settings(domains=["example.org"]), reactor)
+    service.setServiceParent(application)
+
+The tree: one L{Site} per C{--listen} endpoint (WebSocket, XEP-0156
+discovery, landing page), one plain XMPP client listener per C{--c2s}
+endpoint, one metrics L{Site} per C{--metrics} endpoint.
+
+Stopping (SIGTERM, SIGINT) stops accepting, closes every stream with the
+C{system-shutdown} stream error (or, in RFC 7395 framing, a C{<close/>}
+naming the C{see-other-uri} if one is configured), waits up to
+L{Settings.shutdownTimeout} seconds for the peers to close, drops the
+rest, ends the remaining sessions (so that unacknowledged messages are
+stored) and closes the database.  SIGHUP reads the TLS certificates
+again; connections already open keep theirs.
+"""
+
+import signal
+import threading
+import time
+
+from twisted.application.internet import StreamServerEndpointService
+from twisted.application.service import MultiService, Service
+from twisted.internet import defer
+from twisted.internet.interfaces import IStreamServerEndpoint
+from twisted.logger import Logger
+from twisted.web.resource import Resource
+from twisted.web.server import Site
+from twisted.web.static import Data
+from zope.interface import implementer
+
+from xmppws._connections import C2SFactory, ConnectionMonitor
+from xmppws._tls import CertificateError
+from xmppws.c2s.modules import installModules
+from xmppws.c2s.server import ServerConfig, XMPPServer
+from xmppws.c2s.storage import Storage
+from xmppws.limits import ConnectionLimiter, LimitedStreamMixin, Limits
+from xmppws.logs import formatAddress
+from xmppws.metrics import Metrics, MetricsResource
+from xmppws.web import XMPPSite, buildRoot
+from xmppws.websocket import XMPPWebSocketResource, XMPPWebSocketServerFactory
+
+__all__ = ["ListenFailed", "Settings", "XMPPService", "makeService"]
+
+class Settings:
+    """
+    Everything the service needs, already checked (L{xmppws.tap.Options}
+    builds one from the command line and the configuration file).
+
+    @ivar domains: the served domains; the first is the default.
+    @ivar dataDir: the directory of the database.
+    @ivar path: the WebSocket path.
+    @ivar origins: allowed C{Origin}s, or L{None} for any.
+    @ivar publicURLs: WebSocket URLs to advertise instead of ones built
+        from requests.
+    @ivar trustedProxies: addresses or networks (strings) of proxies whose
+        C{X-Forwarded-*} headers are believed.
+    @ivar listen: C{(description, endpoint)} of each HTTP and WebSocket
+        listener.
+    @ivar c2s: C{(description, endpoint)} of each plain XMPP client
+        listener.
+    @ivar metrics: C{(description, endpoint)} of each metrics listener.
+    @ivar metricsPath: a path on the C{listen} ports that also serves
+        the metrics, or L{None}.
+    @ivar certificate: the L{xmppws._tls.ReloadableCertificate} for
+        STARTTLS, or L{None}.
+    @ivar certificates: every reloadable certificate in use.
+    @ivar plain, anonymous, registration, requireEncryption, smTimeout:
+        see L{ServerConfig}.
+    @ivar limits: the L{Limits}.
+    @ivar shutdownTimeout: seconds the peers get to close their streams
+        when the service stops.
+    @ivar seeOtherURI: where RFC 7395 clients are sent when the service
+        stops, or L{None}.
+    """
+
+    domains = ("localhost",)
+    dataDir = "xmppws-data"
+    path = "/xmpp-websocket"
+    origins = None
+    publicURLs = ()
+    trustedProxies = ()
+    listen = ()
+    c2s = ()
+    metrics = ()
+    metricsPath = None
+    certificate = None
+    certificates = ()
+    plain = "loopback"
+    anonymous = False
+    registration = False
+    requireEncryption = False
+    smTimeout = 300
+    limits = None
+    shutdownTimeout = 10.0
+    seeOtherURI = None
+
+    def __init__(self, **values):
+        for name, value in values.items():
+            if name.startswith("_") or not hasattr(Settings, name):
+                raise TypeError("unknown setting %r" % (name,))
+            setattr(self, name, value)
+        if self.limits is None:
+            self.limits = Limits()
+
+
+@implementer(IStreamServerEndpoint)
+class _AnnouncedEndpoint:
+    """
+    An endpoint that logs where it listens once it does.
+    """
+
+    log = Logger()
+
+    def __init__(self, endpoint, what, description, ports):
+        self.endpoint = endpoint
+        self.what = what
+        self.description = description
+        self.ports = ports
+
+    def listen(self, factory):
+        def listening(port):
+            address = port.getHost()
+            self.ports.append(address)
+            self.log.info(
+                "Listening for {what} on {address}",
+                what=self.what,
+                address=formatAddress(address),
+                description=self.description,
+            )
+            return port
+
+        def failed(reason):
+            self.log.error(
+                "Cannot listen for {what} on {description}: {error}",
+                what=self.what,
+                description=self.description,
+                error=reason.getErrorMessage(),
+            )
+            return reason
+
+        return self.endpoint.listen(factory).addCallbacks(listening, failed)
+
+
+class ListenFailed(Exception):
+    """
+    A listener could not listen; the message names it and says why.
+    """
+
+
+class _Listener(StreamServerEndpointService):
+    """
+    A listening service that fails the start of the whole service when it
+    cannot listen, as C{twisted.application.strports} services do.
+    """
+
+    _raiseSynchronously = True
+
+    def __init__(self, endpoint, factory, kind):
+        StreamServerEndpointService.__init__(self, endpoint, factory)
+        self.kind = kind
+
+    def privilegedStartService(self):
+        try:
+            StreamServerEndpointService.privilegedStartService(self)
+        except Exception as e:
+            raise ListenFailed(
+                "cannot listen for %s on %s: %s"
+                % (self.endpoint.what, self.endpoint.description, e)
+            ) from e
+
+
+def _metricsRoot(metrics):
+    root = Resource()
+    root.putChild(b"metrics", MetricsResource(metrics))
+    root.putChild(
+        b"",
+        Data(b"xmppws metrics are at /metrics\n", "text/plain; charset=utf-8"),
+    )
+    return root
+
+
+class XMPPService(MultiService):
+    """
+    The embedded XMPP server and its listeners.
+
+    @ivar settings: the L{Settings}.
+    @ivar storage: the L{Storage}.
+    @ivar server: the L{XMPPServer}.
+    @ivar monitor: the L{ConnectionMonitor}.
+    @ivar metrics: the L{Metrics}.
+    @ivar webSocketFactory: the L{XMPPWebSocketServerFactory} behind every
+        C{--listen} port.
+    @ivar c2sFactory: the L{C2SFactory} behind every C{--c2s} port.
+    @ivar addresses: the addresses listened on, by kind (C{'web'},
+        C{'c2s'}, C{'metrics'}), once listening.
+    @ivar stoppedIn: seconds the last stop took, or L{None}.
+    @ivar exitOnListenFailure: whether a listener that cannot listen ends
+        the process with a message (see L{privilegedStartService}).
+    """
+
+    log = Logger()
+    stoppedIn = None
+    exitOnListenFailure = False
+    _stopping = False
+
+    def __init__(self, settings, reactor, installSignalHandlers=True):
+        """
+        @param settings: the L{Settings}.
+        @param reactor: the reactor to listen with and time things by.
+        @param installSignalHandlers: whether SIGHUP reloads the TLS
+            certificates while the service runs.
+        """
+        MultiService.__init__(self)
+        self.settings = settings
+        self.reactor = reactor
+        self.installSignalHandlers = installSignalHandlers
+        self._previousHUP = None
+        self.addresses = {"web": [], "c2s": [], "metrics": []}
+        limits = settings.limits
+
+        self.storage = Storage.inDirectory(settings.dataDir)
+        self.server = XMPPServer(
+            self.storage,
+            ServerConfig(
+                domains=settings.domains,
+                plain=settings.plain,
+                anonymous=settings.anonymous,
+                registration=settings.registration,
+                requireEncryption=settings.requireEncryption,
+                smTimeout=settings.smTimeout,
+            ),
+            reactor=reactor,
+            tlsOptions=settings.certificate,
+        )
+        installModules(self.server)
+
+        self.monitor = ConnectionMonitor(
+            ConnectionLimiter(limits.maxConnections, limits.maxConnectionsPerIP)
+        )
+        self.metrics = Metrics(
+            self.server,
+            self.monitor.describeConnections,
+            lambda: list(settings.certificates),
+        )
+        self.monitor.metrics = self.metrics
+
+        self.webSocketFactory = XMPPWebSocketServerFactory(
+            self._streamFactory(overTCP=False),
+            reactor=reactor,
+            allowedOrigins=settings.origins,
+            trustedProxies=settings.trustedProxies,
+            maxMessageSize=limits.maxMessageSize,
+            pingInterval=limits.pingInterval,
+            pingTimeout=limits.pingTimeout,
+            openTimeout=limits.openTimeout,
+            handshakeTimeout=limits.handshakeTimeout,
+            idleTimeout=limits.idleTimeout,
+            monitor=self.monitor,
+        )
+        self.c2sFactory = C2SFactory(
+            self._streamFactory(overTCP=True), self.monitor, self.server.defaultDomain
+        )
+
+        extra = []
+        if settings.metricsPath:
+            extra.append((settings.metricsPath, MetricsResource(self.metrics)))
+        for description, endpoint in settings.listen:
+            root = buildRoot(
+                XMPPWebSocketResource(self.webSocketFactory),
+                settings.path,
+                self.server.config.domains,
+                publicURLs=settings.publicURLs,
+                trustedProxies=self.webSocketFactory.trustedProxies,
+                c2sPorts=self._c2sPorts,
+                registration=settings.registration,
+                extra=extra,
+            )
+            site = XMPPSite(root, limits.handshakeTimeout, reactor=reactor)
+            self._addListener(endpoint, site, "WebSocket and HTTP", description, "web")
+        for description, endpoint in settings.c2s:
+            self._addListener(endpoint, self.c2sFactory, "XMPP clients", description, "c2s")
+        for description, endpoint in settings.metrics:
+            site = Site(_metricsRoot(self.metrics), reactor=reactor)
+            site.displayTracebacks = False
+            self._addListener(endpoint, site, "metrics", description, "metrics")
+
+    def _streamFactory(self, overTCP):
+        """
+        A stream factory of the server whose streams have the limits.
+        """
+        factory = self.server.streamFactory()
+        base = factory.protocol
+        factory.protocol = type(
+            "Limited" + base.__name__,
+            (LimitedStreamMixin, base),
+            {
+                "monitor": self.monitor,
+                "limits": self.settings.limits,
+                "clock": self.reactor,
+                "overTCP": overTCP,
+            },
+        )
+        return factory
+
+    def _addListener(self, endpoint, factory, what, description, kind):
+        announced = _AnnouncedEndpoint(endpoint, what, description, self.addresses[kind])
+        _Listener(announced, factory, kind).setServiceParent(self)
+
+    def factories(self, kind):
+        """
+        @param kind: C{'web'}, C{'c2s'} or C{'metrics'}.
+        @return: the factory of each listener of that kind (a L{Site} or
+            the L{C2SFactory}), in the order given.
+        """
+        return [listener.factory for listener in self if listener.kind == kind]
+
+    def _c2sPorts(self):
+        return [getattr(a, "port", None) for a in self.addresses["c2s"] if getattr(a, "port", None)]
+
+    # Starting
+
+    def privilegedStartService(self):
+        """
+        Listen.
+
+        @raise ListenFailed: if a listener cannot listen.
+        @raise SystemExit: instead, with the message, if
+            L{exitOnListenFailure} is set (under C{twistd}, so that the
+            operator reads a line rather than a traceback).
+        """
+        self.log.info(
+            "xmppws serving {domains} from {dataDir}",
+            domains=", ".join(self.server.config.domains),
+            dataDir=self.settings.dataDir,
+        )
+        try:
+            MultiService.privilegedStartService(self)
+        except ListenFailed as e:
+            if not self.exitOnListenFailure:
+                raise
+            raise SystemExit("xmppws: %s" % (e,))
+
+    def startService(self):
+        MultiService.startService(self)
+        if (
+            self.installSignalHandlers
+            and hasattr(signal, "SIGHUP")
+            and threading.current_thread() is threading.main_thread()
+        ):
+            self._previousHUP = signal.signal(signal.SIGHUP, self._onSIGHUP)
+            self.reactor.callWhenRunning(self._takeStopSignals)
+
+    def _onSIGHUP(self, signum, frame):
+        self.reactor.callFromThread(self.reloadTLS)
+
+    def _takeStopSignals(self):
+        """
+        Handle SIGTERM and SIGINT instead of the reactor: stop gracefully,
+        and exit with status 0 when done (the reactor's handlers make
+        twistd end by the signal); a second signal drops the connections
+        still open.
+        """
+        for number in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(number, self._onStopSignal)
+
+    def _onStopSignal(self, signum, frame):
+        self.reactor.callFromThread(self._stopRequested, signal.Signals(signum).name)
+
+    def _stopRequested(self, name):
+        if self._stopping:
+            self.log.warn(
+                "Received {signal} again; dropping the {count} connections left",
+                signal=name,
+                count=len(self.monitor.connections),
+            )
+            self.monitor.abortAll()
+            return
+        self.log.info("Received {signal}; stopping gracefully", signal=name)
+        self.reactor.stop()
+
+    def reloadTLS(self):
+        """
+        Read every TLS certificate again; new connections and STARTTLS get
+        the new ones, open connections keep theirs.  A certificate that
+        fails to load is kept as it was.
+
+        @return: C{True} if every certificate was reloaded.
+        """
+        certificates = list(self.settings.certificates)
+        if not certificates:
+            self.log.info("Reload requested, but no TLS certificate is configured")
+            return True
+        ok = True
+        for certificate in certificates:
+            try:
+                certificate.reload()
+            except CertificateError as e:
+                ok = False
+                self.log.error(
+                    "Cannot reload a TLS certificate, keeping the one in use: {error}",
+                    error=str(e),
+                )
+        return ok
+
+    # Stopping
+
+    def stopService(self):
+        """
+        Stop gracefully: stop listening, close every stream, wait for
+        the peers within the shutdown timeout, end the sessions, close the
+        database.
+
+        @return: a L{defer.Deferred} that fires when done.
+        """
+        Service.stopService(self)
+        self._stopping = True
+        self.monitor.stopping = True
+        started = time.monotonic()
+        if self._previousHUP is not None:
+            signal.signal(signal.SIGHUP, self._previousHUP)
+            self._previousHUP = None
+        self.log.info(
+            "Stopping: closing {count} connections", count=len(self.monitor.connections)
+        )
+        public = [s for s in reversed(list(self)) if s.kind != "metrics"]
+        private = [s for s in reversed(list(self)) if s.kind == "metrics"]
+        d = _stopAll(public)
+        d.addCallback(lambda _: self._closeConnections())
+        d.addCallback(lambda _: self._endSessions())
+        d.addCallback(lambda _: _stopAll(private))
+
+        def stopped(result):
+            self.stoppedIn = time.monotonic() - started
+            self.log.info("Stopped in {seconds:.2f}s", seconds=self.stoppedIn)
+            return result
+
+        return d.addBoth(stopped)
+
+    def _closeConnections(self):
+        self.monitor.closeAll(self.settings.seeOtherURI)
+
+        def timedOut(result, timeout):
+            self.log.warn(
+                "{count} connections did not close within {timeout}s; dropping them",
+                count=len(self.monitor.connections),
+                timeout=timeout,
+            )
+            self.monitor.abortAll()
+            return self.monitor.drained().addTimeout(
+                1, self.reactor, onTimeoutCancel=lambda result, timeout: None
+            )
+
+        d = self.monitor.drained()
+        d.addTimeout(
+            self.settings.shutdownTimeout, self.reactor, onTimeoutCancel=lambda r, t: t
+        )
+        d.addCallback(lambda timeout: timedOut(None, timeout) if timeout else None)
+        return d
+
+    def _endSessions(self):
+        for resources in list(self.server.sessions.values()):
+            for session in list(resources.values()):
+                try:
+                    self.server.endSession(session)
+                except Exception:
+                    self.log.failure("Failed to end {session}", session=session)
+        self.storage.close()
+
+
+def _stopAll(services):
+    return defer.gatherResults(
+        [defer.maybeDeferred(s.stopService) for s in services if s.running],
+        consumeErrors=True,
+    )
+
+
+def makeService(settings, reactor):
+    """
+    The service as C{twistd} runs it: signal handlers installed, and a
+    port that cannot be listened on ends the process with a message.
+
+    @param settings: the L{Settings}.
+    @param reactor: the reactor.
+    @rtype: L{XMPPService}
+    """
+    service = XMPPService(settings, reactor)
+    service.exitOnListenFailure = True
+    return service

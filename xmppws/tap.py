@@ -1,0 +1,594 @@
+# -*- test-case-name: tests.test_tap -*-
+"""
+C{twistd xmppws}: the command line (and configuration file) of the
+embedded XMPP over WebSocket service.
+
+    twistd -n xmppws
+    twistd -n xmppws --domain example.org --listen tcp:5280:interface=127.0.0.1 \\
+        --c2s tcp:5222 --tls-key key.pem --tls-cert fullchain.pem
+
+Every setting is checked here, before anything starts: an invalid one
+is reported with the option's name and the service does not start.
+L{makeService} then builds the L{xmppws.service.XMPPService}.
+"""
+
+import os
+from urllib.parse import urlsplit
+
+from twisted.internet.endpoints import clientFromString
+from twisted.python import usage
+from twisted.words.protocols.jabber.jid import JID, InvalidFormat
+
+from xmppws import _handshake, _tls
+from xmppws.config import FLAG, LIST, VALUE, ConfigError, loadConfig
+from xmppws.limits import Limits
+
+__all__ = ["Options", "makeService"]
+
+DEFAULT_LISTEN = "tcp:5280:interface=127.0.0.1"
+DEFAULT_C2S = "tcp:5222:interface=127.0.0.1"
+
+# name, default, help; every one of these takes a value.
+_VALUES = [
+    ("config", None, "Read settings from this TOML file; the command line overrides it."),
+    ("data-dir", "xmppws-data", "Directory of the account database and server state."),
+    ("path", "/xmpp-websocket", "HTTP path of the WebSocket endpoint on --listen ports."),
+    (
+        "metrics-path",
+        None,
+        "Also serve the metrics at this path of every --listen port (off by "
+        "default; --metrics keeps them off the public listeners).",
+    ),
+    (
+        "tls-key",
+        None,
+        "PEM private key for STARTTLS on --c2s ports, and for ssl: listeners "
+        "without privateKey=.",
+    ),
+    (
+        "tls-cert",
+        None,
+        "PEM certificate for --tls-key, optionally followed by its chain "
+        "(such as fullchain.pem). SIGHUP reads both again.",
+    ),
+    (
+        "plain",
+        "loopback",
+        "Where SASL PLAIN is offered: 'encrypted' (TLS, wss, or a trusted TLS "
+        "proxy), 'loopback' (also plain connections from this host) or 'always'.",
+    ),
+    (
+        "sm-timeout",
+        "300",
+        "Seconds a dropped session waits for stream management resumption "
+        "(XEP-0198); 0 turns resumption off.",
+    ),
+    (
+        "max-connections",
+        str(Limits.maxConnections),
+        "Open XMPP connections at most, WebSocket and TCP together.",
+    ),
+    (
+        "max-connections-per-ip",
+        str(Limits.maxConnectionsPerIP),
+        "Open XMPP connections from one address at most (connections from a "
+        "local proxy count by the address it forwards, or not at all).",
+    ),
+    (
+        "max-message-size",
+        str(Limits.maxMessageSize),
+        "Largest WebSocket message, or top-level element on TCP, in bytes.",
+    ),
+    (
+        "handshake-timeout",
+        "%g" % (Limits.handshakeTimeout,),
+        "Seconds the WebSocket opening handshake may take.",
+    ),
+    (
+        "open-timeout",
+        "%g" % (Limits.openTimeout,),
+        "Seconds from connecting to the stream header (<open/>); 0 for no limit.",
+    ),
+    (
+        "idle-timeout",
+        "%g" % (Limits.idleTimeout,),
+        "Seconds without any data from a client (pongs count) before its stream "
+        "is closed; 0 for no limit.",
+    ),
+    (
+        "ping-interval",
+        "%g" % (Limits.pingInterval,),
+        "Seconds of silence before pinging a client (WebSocket ping, or "
+        "XEP-0199 on TCP); 0 turns pings off.",
+    ),
+    (
+        "ping-timeout",
+        "%g" % (Limits.pingTimeout,),
+        "Seconds to wait for the answer to a ping.",
+    ),
+    (
+        "stanza-rate",
+        "%g" % (Limits.stanzaRate,),
+        "Stanzas a second one session may send on average; above it reading "
+        "pauses. 0 for no limit.",
+    ),
+    (
+        "stanza-burst",
+        str(Limits.stanzaBurst),
+        "Stanzas a session may send at once beyond the rate.",
+    ),
+    (
+        "shutdown-timeout",
+        "10",
+        "Seconds clients get to close their streams when the service stops.",
+    ),
+    (
+        "see-other-uri",
+        None,
+        "On shutdown, send RFC 7395 clients here (<close see-other-uri=.../>) "
+        "instead of the system-shutdown stream error.",
+    ),
+]
+
+# name, default when not given, for the repeatable options.
+_LISTS = {
+    "listen": [DEFAULT_LISTEN],
+    "c2s": [DEFAULT_C2S],
+    "metrics": [],
+    "domain": ["localhost"],
+    "origin": [],
+    "public-url": [],
+    "trusted-proxy": [],
+    "upstream": [],
+}
+
+_FLAGS = ("anonymous", "registration", "require-encryption")
+
+_LIMITS = {
+    "max-connections": ("maxConnections", int),
+    "max-connections-per-ip": ("maxConnectionsPerIP", int),
+    "max-message-size": ("maxMessageSize", int),
+    "handshake-timeout": ("handshakeTimeout", float),
+    "open-timeout": ("openTimeout", float),
+    "idle-timeout": ("idleTimeout", float),
+    "ping-interval": ("pingInterval", float),
+    "ping-timeout": ("pingTimeout", float),
+    "stanza-rate": ("stanzaRate", float),
+    "stanza-burst": ("stanzaBurst", int),
+}
+
+_RESERVED_PATHS = ("/.well-known/host-meta", "/.well-known/host-meta.json")
+
+
+def _nested(inner, outer):
+    """
+    Whether the path C{inner} lies under the path C{outer}.
+    """
+    return inner.startswith(outer.rstrip("/") + "/")
+
+
+def _optionKinds():
+    kinds = {name: VALUE for name, _, _ in _VALUES if name != "config"}
+    kinds.update((name, LIST) for name in _LISTS)
+    kinds.update((name, FLAG) for name in _FLAGS)
+    return kinds
+
+
+class Options(usage.Options):
+    """
+    Options of C{twistd xmppws}.
+
+    After parsing, L{settings} holds the checked L{xmppws.service.Settings}.
+
+    @ivar reactor: the reactor endpoints are made for; the global one if
+        L{None}.
+    @ivar settings: the L{xmppws.service.Settings}, after parsing.
+    """
+
+    synopsis = "[options]"
+    longdesc = (
+        "Run an XMPP server for browser clients (XMPP over WebSocket, RFC 7395) "
+        "and other XMPP clients (RFC 6120 over TCP). Listening options take "
+        "Twisted endpoint strings (tcp:, ssl:, unix:, systemd:) and may be "
+        "repeated; 'none' turns a kind of listener off. Defaults listen on "
+        "127.0.0.1 only. SIGHUP reloads TLS certificates; SIGTERM stops "
+        "gracefully."
+    )
+
+    optParameters = [
+        [name, None, None, help + ("" if default is None else " [default: %s]" % (default,))]
+        for name, default, help in _VALUES
+    ]
+
+    compData = usage.Completions(
+        optActions={
+            "config": usage.CompleteFiles("*.toml"),
+            "data-dir": usage.CompleteDirs(),
+            "tls-key": usage.CompleteFiles("*.pem"),
+            "tls-cert": usage.CompleteFiles("*.pem"),
+            "plain": usage.CompleteList(["encrypted", "loopback", "always"]),
+        }
+    )
+
+    reactor = None
+    settings = None
+
+    def __init__(self):
+        usage.Options.__init__(self)
+        for name in _LISTS:
+            self[name] = []
+        for name in _FLAGS:
+            self[name] = None
+
+    # Repeatable options
+
+    def opt_listen(self, description):
+        """
+        Serve WebSocket, discovery and the landing page on this endpoint
+        (repeatable), e.g. tcp:5280:interface=127.0.0.1 or
+        ssl:5281:privateKey=key.pem:certKey=cert.pem [default:
+        tcp:5280:interface=127.0.0.1]
+        """
+        self["listen"].append(description)
+
+    def opt_c2s(self, description):
+        """
+        Serve plain XMPP clients (RFC 6120, STARTTLS with --tls-key) on this
+        endpoint (repeatable) [default: tcp:5222:interface=127.0.0.1]
+        """
+        self["c2s"].append(description)
+
+    def opt_metrics(self, description):
+        """
+        Serve Prometheus metrics at /metrics on this endpoint (repeatable),
+        e.g. tcp:9280:interface=127.0.0.1 [default: none]
+        """
+        self["metrics"].append(description)
+
+    def opt_domain(self, name):
+        """
+        Serve this domain (repeatable; the first is the default)
+        [default: localhost]
+        """
+        self["domain"].append(name)
+
+    def opt_origin(self, origin):
+        """
+        Allow browser pages from this origin, e.g. https://chat.example.org
+        (repeatable) [default: any origin]
+        """
+        self["origin"].append(origin)
+
+    def opt_public_url(self, url):
+        """
+        Advertise this WebSocket URL in host-meta and on the landing page,
+        e.g. wss://example.org/xmpp-websocket behind a proxy (repeatable)
+        [default: built from each request]
+        """
+        self["public-url"].append(url)
+
+    def opt_trusted_proxy(self, network):
+        """
+        Believe X-Forwarded-For/-Proto/-Host from this address or network,
+        e.g. 127.0.0.1 (repeatable) [default: none]
+        """
+        self["trusted-proxy"].append(network)
+
+    def opt_upstream(self, route):
+        """
+        Gateway mode: relay DOMAIN to an existing XMPP server,
+        DOMAIN=ENDPOINT (repeatable; not available yet)
+        """
+        self["upstream"].append(route)
+
+    # Flags
+
+    def opt_anonymous(self):
+        """
+        Offer SASL ANONYMOUS logins.
+        """
+        self["anonymous"] = True
+
+    def opt_no_anonymous(self):
+        """
+        Do not offer SASL ANONYMOUS (the default).
+        """
+        self["anonymous"] = False
+
+    def opt_registration(self):
+        """
+        Let clients create accounts in-band (XEP-0077).
+        """
+        self["registration"] = True
+
+    def opt_no_registration(self):
+        """
+        Accounts are made with xmppws-admin only (the default).
+        """
+        self["registration"] = False
+
+    def opt_require_encryption(self):
+        """
+        On --c2s ports, require STARTTLS before authentication.
+        """
+        self["require-encryption"] = True
+
+    def opt_no_require_encryption(self):
+        """
+        Do not require STARTTLS (the default).
+        """
+        self["require-encryption"] = False
+
+    # Checking
+
+    def postOptions(self):
+        fileSettings = {}
+        configPath = self["config"]
+        if configPath is not None:
+            try:
+                fileSettings = loadConfig(configPath, _optionKinds())
+            except ConfigError as e:
+                raise usage.UsageError(str(e))
+        self._configPath = configPath
+        self._fromFile = set()
+        merged = {}
+        for name, default, _ in _VALUES:
+            merged[name] = self._choose(name, self[name], fileSettings, default)
+        for name, default in _LISTS.items():
+            merged[name] = self._choose(name, self[name] or None, fileSettings, list(default))
+        for name in _FLAGS:
+            merged[name] = bool(self._choose(name, self[name], fileSettings, False))
+        self.update(merged)
+        self.settings = self._settings()
+
+    def _choose(self, name, given, fileSettings, default):
+        if given is not None:
+            return given
+        if name in fileSettings:
+            self._fromFile.add(name)
+            return fileSettings[name]
+        return default
+
+    def _fail(self, name, message):
+        where = ""
+        if name in self._fromFile:
+            where = " (in %s)" % (self._configPath,)
+        raise usage.UsageError("--%s%s: %s" % (name, where, message))
+
+    def _settings(self):
+        from xmppws.service import Settings
+
+        if self["upstream"]:
+            self._checkUpstream()
+        limits = self._limits()
+        domains = self._domains()
+        path = self._path("path", self["path"])
+        metricsPath = None
+        if self["metrics-path"] is not None:
+            metricsPath = self._path("metrics-path", self["metrics-path"])
+            if metricsPath == path or _nested(metricsPath, path) or _nested(path, metricsPath):
+                self._fail("metrics-path", "must not be --path, or hold it, or lie under it")
+        if self["plain"] not in ("encrypted", "loopback", "always"):
+            self._fail("plain", "must be 'encrypted', 'loopback' or 'always', not %r" % (self["plain"],))
+        smTimeout = self._number("sm-timeout", int, 0)
+        shutdownTimeout = self._number("shutdown-timeout", float, 0.001)
+        origins = self._origins()
+        publicURLs = [self._webSocketURL("public-url", url) for url in self["public-url"]]
+        seeOther = self["see-other-uri"]
+        if seeOther is not None:
+            seeOther = self._webSocketURL("see-other-uri", seeOther)
+        try:
+            _handshake.parseNetworks(self["trusted-proxy"])
+        except ValueError as e:
+            self._fail("trusted-proxy", str(e))
+        self._checkDataDir()
+
+        certificates = {}
+        certificate = self._certificate()
+        listen = self._endpoints("listen", certificates, certificate)
+        c2s = self._endpoints("c2s", certificates, certificate)
+        metrics = self._endpoints("metrics", certificates, certificate)
+        if not listen and not c2s:
+            raise usage.UsageError("--listen and --c2s are both 'none': nothing would be served")
+        if metricsPath is not None and not listen:
+            self._fail("metrics-path", "needs a --listen port")
+        if self["require-encryption"] and c2s and certificate is None:
+            self._fail(
+                "require-encryption",
+                "needs --tls-key and --tls-cert, or no TCP client could log in",
+            )
+        allCertificates = list(certificates.values())
+        if certificate is not None:
+            allCertificates.insert(0, certificate)
+        return Settings(
+            domains=domains,
+            dataDir=self["data-dir"],
+            path=path,
+            origins=origins,
+            publicURLs=publicURLs,
+            trustedProxies=list(self["trusted-proxy"]),
+            listen=listen,
+            c2s=c2s,
+            metrics=metrics,
+            metricsPath=metricsPath,
+            certificate=certificate,
+            certificates=allCertificates,
+            plain=self["plain"],
+            anonymous=self["anonymous"],
+            registration=self["registration"],
+            requireEncryption=self["require-encryption"],
+            smTimeout=smTimeout,
+            limits=limits,
+            shutdownTimeout=shutdownTimeout,
+            seeOtherURI=seeOther,
+        )
+
+    def _number(self, name, kind, minimum):
+        text = self[name]
+        try:
+            value = kind(text)
+        except (TypeError, ValueError):
+            value = None
+        if value is None or value != value or value in (float("inf"),):
+            noun = "a whole number" if kind is int else "a number"
+            self._fail(name, "must be %s, not %r" % (noun, text))
+        if value < minimum:
+            if minimum == 0:
+                self._fail(name, "must not be negative")
+            if kind is int:
+                self._fail(name, "must be at least %d" % (minimum,))
+            self._fail(name, "must be more than 0")
+        return value
+
+    def _limits(self):
+        values = {}
+        for name, (attribute, kind) in _LIMITS.items():
+            minimum = 1 if attribute in Limits._positive or name == "stanza-burst" else 0
+            values[attribute] = self._number(name, kind, minimum)
+        if values["pingInterval"] and not values["pingTimeout"]:
+            self._fail("ping-timeout", "must be more than 0 while --ping-interval is")
+        return Limits(**values)
+
+    def _domains(self):
+        domains = []
+        for name in self["domain"]:
+            try:
+                jid = JID(name)
+            except (InvalidFormat, UnicodeError) as e:
+                self._fail("domain", "%r is not a valid domain: %s" % (name, e))
+            if jid.user or jid.resource:
+                self._fail("domain", "%r is an address; give the domain only" % (name,))
+            if jid.host not in domains:
+                domains.append(jid.host)
+        return domains
+
+    def _path(self, name, path):
+        if not path.startswith("/") or path == "/" or any(c in path for c in "?#% "):
+            self._fail(name, "must be an absolute path other than /, such as /xmpp-websocket")
+        path = "/" + path.strip("/")
+        if "//" in path or any(
+            path == reserved or _nested(path, reserved) or _nested(reserved, path)
+            for reserved in _RESERVED_PATHS
+        ):
+            self._fail(name, "%r is taken by discovery (XEP-0156)" % (path,))
+        return path
+
+    def _origins(self):
+        origins = self["origin"]
+        if not origins or "*" in origins:
+            if len(origins) > 1:
+                self._fail("origin", "'*' (any origin) cannot be combined with others")
+            return None
+        for origin in origins:
+            parts = urlsplit(origin)
+            if (
+                parts.scheme not in ("http", "https")
+                or not parts.hostname
+                or parts.path not in ("", "/")
+                or parts.query
+                or parts.fragment
+            ):
+                self._fail(
+                    "origin", "%r is not an origin such as https://chat.example.org" % (origin,)
+                )
+        return origins
+
+    def _webSocketURL(self, name, url):
+        parts = urlsplit(url)
+        if parts.scheme not in ("ws", "wss") or not parts.hostname:
+            self._fail(name, "%r is not a ws:// or wss:// URL" % (url,))
+        return url
+
+    def _checkDataDir(self):
+        path = os.path.abspath(self["data-dir"])
+        if os.path.exists(path):
+            if not os.path.isdir(path):
+                self._fail("data-dir", "%s is not a directory" % (path,))
+            if not os.access(path, os.W_OK | os.X_OK):
+                self._fail("data-dir", "%s is not writable" % (path,))
+            return
+        parent = os.path.dirname(path)
+        while not os.path.exists(parent):
+            parent = os.path.dirname(parent)
+        if not os.path.isdir(parent) or not os.access(parent, os.W_OK | os.X_OK):
+            self._fail("data-dir", "cannot create %s: %s is not writable" % (path, parent))
+
+    def _certificate(self):
+        key, cert = self["tls-key"], self["tls-cert"]
+        if key is None and cert is None:
+            return None
+        if key is None:
+            self._fail("tls-cert", "needs --tls-key")
+        if cert is None:
+            self._fail("tls-key", "needs --tls-cert")
+        try:
+            return _tls.ReloadableCertificate(key, cert)
+        except _tls.CertificateError as e:
+            self._fail("tls-cert", str(e))
+
+    def _getReactor(self):
+        if self.reactor is None:
+            from twisted.internet import reactor
+
+            self.reactor = reactor
+        return self.reactor
+
+    def _endpoints(self, name, certificates, certificate):
+        descriptions = self[name]
+        if [d for d in descriptions if d.strip().lower() == "none"]:
+            if len(descriptions) > 1:
+                self._fail(name, "'none' cannot be combined with endpoints")
+            return []
+        endpoints = []
+        for description in descriptions:
+            try:
+                endpoint = _tls.serverEndpoint(
+                    self._getReactor(), description, certificates, certificate
+                )
+            except _tls.CertificateError as e:
+                self._fail(name, "%s: %s" % (description, e))
+            except (IndexError, KeyError) as e:
+                if description.startswith("systemd:"):
+                    self._fail(
+                        name,
+                        "%s: no such socket was passed by systemd (start the "
+                        "service through its .socket unit)" % (description,),
+                    )
+                self._fail(name, "%s: %s" % (description, e))
+            except (ValueError, TypeError, AttributeError, OSError) as e:
+                self._fail(name, "%s: %s" % (description, e))
+            endpoints.append((description, endpoint))
+        return endpoints
+
+    def _checkUpstream(self):
+        for route in self["upstream"]:
+            domain, sep, endpoint = route.partition("=")
+            if not sep or not domain or not endpoint:
+                self._fail("upstream", "%r is not DOMAIN=ENDPOINT" % (route,))
+            try:
+                JID(domain)
+                clientFromString(self._getReactor(), endpoint)
+            except (InvalidFormat, UnicodeError, ValueError, TypeError, KeyError) as e:
+                self._fail("upstream", "%r: %s" % (route, e))
+        self._fail(
+            "upstream",
+            "gateway mode is not available yet; this version runs the embedded server only",
+        )
+
+
+# usage.Options shows a docstring's line breaks and indentation as they are.
+for _name, _method in list(vars(Options).items()):
+    if _name.startswith("opt_") and _method.__doc__:
+        _method.__doc__ = " ".join(_method.__doc__.split())
+del _name, _method
+
+
+def makeService(options):
+    """
+    Build the service from parsed L{Options}.
+
+    @rtype: L{xmppws.service.XMPPService}
+    """
+    from xmppws.service import makeService as make
+
+    return make(options.settings, options._getReactor())
