@@ -131,3 +131,16 @@ class ComponentTests(unittest.TestCase):
         A component port without a secret is refused.
         """
         self.assertRaises(ValueError, xmppcomponent.install, self.server, "")
+
+    def test_closeAll(self):
+        """
+        Stopping the service closes component streams with
+        C{system-shutdown}.
+        """
+        pump = self.connect()
+        errors = []
+        self.connected[0].addObserver(xmlstream.STREAM_ERROR_EVENT, errors.append)
+        self.service.closeAll()
+        pump.flush()
+        [failure] = errors
+        self.assertEqual(failure.value.condition, "system-shutdown")

@@ -92,6 +92,24 @@ class ServiceTreeTests(unittest.TestCase):
         self.assertIsInstance(self.reactor.tcpServers[1][1], C2SFactory)
         self.assertEqual(service.server.config.domains, ["localhost"])
 
+    def test_componentPort(self):
+        """
+        C{--component} opens a component port served by tx-xmpp's component
+        server factory, routed through the embedded server.
+        """
+        from tx_xmpp.component import XMPPComponentServerFactory
+
+        service = self.makeService(
+            "--component", "tcp:5347:interface=127.0.0.1", "--component-secret", "x"
+        )
+        service.startService()
+        self.addCleanup(service.stopService)
+        [factory] = service.factories("component")
+        self.assertIsInstance(factory, XMPPComponentServerFactory)
+        listening = [(port, interface) for port, _, _, interface in self.reactor.tcpServers]
+        self.assertIn((5347, "127.0.0.1"), listening)
+        self.assertIs(service.server.modules["component"], service.components)
+
     def test_repeatedListeners(self):
         """
         Every C{--listen}, C{--c2s} and C{--metrics} endpoint gets a

@@ -342,6 +342,26 @@ class ServiceOptionTests(OptionsMixin, unittest.TestCase):
         message = self.assertRefused("--tls-cert", "--tls-key", keyPath + ".missing", "--tls-cert", certPath)
         self.assertIn(keyPath + ".missing", message)
 
+    def test_componentOffByDefault(self):
+        """
+        No component port is opened unless asked for.
+        """
+        self.assertEqual(self.parse().components, [])
+
+    def test_component(self):
+        """
+        C{--component} takes endpoints and needs C{--component-secret}.
+        """
+        settings = self.parse(
+            "--component", "tcp:5347:interface=127.0.0.1", "--component-secret", "s3cret"
+        )
+        [(description, endpoint)] = settings.components
+        self.assertEqual((endpoint._port, endpoint._interface), (5347, "127.0.0.1"))
+        self.assertEqual(settings.componentSecret, "s3cret")
+        self.assertRefused(
+            "--component", "--component", "tcp:5347:interface=127.0.0.1"
+        )
+
     def test_upstream(self):
         """
         C{--upstream} is checked, then refused as not available yet.

@@ -36,6 +36,7 @@ from zope.interface import implementer
 
 from xmppws._connections import C2SFactory, ConnectionMonitor
 from xmppws._tls import CertificateError
+from xmppws.c2s import component as xmppcomponent
 from xmppws.c2s.modules import installModules
 from xmppws.c2s.server import ServerConfig, XMPPServer
 from xmppws.c2s.storage import Storage
@@ -77,6 +78,9 @@ class Settings:
         when the service stops.
     @ivar seeOtherURI: where RFC 7395 clients are sent when the service
         stops, or L{None}.
+    @ivar components: C{(description, endpoint)} of each XEP-0114
+        component listener (none by default).
+    @ivar componentSecret: the components' shared secret.
     """
 
     domains = ("localhost",)
@@ -99,6 +103,8 @@ class Settings:
     limits = None
     shutdownTimeout = 10.0
     seeOtherURI = None
+    components = ()
+    componentSecret = None
 
     def __init__(self, **values):
         for name, value in values.items():
@@ -221,7 +227,7 @@ class XMPPService(MultiService):
         self.reactor = reactor
         self.installSignalHandlers = installSignalHandlers
         self._previousHUP = None
-        self.addresses = {"web": [], "c2s": [], "metrics": []}
+        self.addresses = {"web": [], "c2s": [], "metrics": [], "component": []}
         limits = settings.limits
 
         self.storage = Storage.inDirectory(settings.dataDir)
@@ -285,6 +291,13 @@ class XMPPService(MultiService):
             self._addListener(endpoint, site, "WebSocket and HTTP", description, "web")
         for description, endpoint in settings.c2s:
             self._addListener(endpoint, self.c2sFactory, "XMPP clients", description, "c2s")
+        self.components = None
+        if settings.components:
+            self.components = xmppcomponent.install(self.server, settings.componentSecret)
+            for description, endpoint in settings.components:
+                self._addListener(
+                    endpoint, self.components.factory, "components", description, "component"
+                )
         for description, endpoint in settings.metrics:
             site = Site(_metricsRoot(self.metrics), reactor=reactor)
             site.displayTracebacks = False
@@ -314,7 +327,7 @@ class XMPPService(MultiService):
 
     def factories(self, kind):
         """
-        @param kind: C{'web'}, C{'c2s'} or C{'metrics'}.
+        @param kind: C{'web'}, C{'c2s'}, C{'metrics'} or C{'component'}.
         @return: the factory of each listener of that kind (a L{Site} or
             the L{C2SFactory}), in the order given.
         """
@@ -444,6 +457,8 @@ class XMPPService(MultiService):
 
     def _closeConnections(self):
         self.monitor.closeAll(self.settings.seeOtherURI)
+        if self.components is not None:
+            self.components.closeAll()
 
         def timedOut(result, timeout):
             self.log.warn(

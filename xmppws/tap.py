@@ -123,6 +123,12 @@ _VALUES = [
         "Seconds clients get to close their streams when the service stops.",
     ),
     (
+        "component-secret",
+        None,
+        "Shared secret of the XEP-0114 component port (--component); better "
+        "kept in the --config file than on the command line.",
+    ),
+    (
         "see-other-uri",
         None,
         "On shutdown, send RFC 7395 clients here (<close see-other-uri=.../>) "
@@ -140,6 +146,7 @@ _LISTS = {
     "public-url": [],
     "trusted-proxy": [],
     "upstream": [],
+    "component": [],
 }
 
 _FLAGS = ("anonymous", "registration", "require-encryption")
@@ -281,6 +288,14 @@ class Options(usage.Options):
         """
         self["upstream"].append(route)
 
+    def opt_component(self, description):
+        """
+        Accept XEP-0114 external components on this endpoint (repeatable;
+        off by default), e.g. tcp:5347:interface=127.0.0.1; needs
+        --component-secret
+        """
+        self["component"].append(description)
+
     # Flags
 
     def opt_anonymous(self):
@@ -397,6 +412,9 @@ class Options(usage.Options):
                 "require-encryption",
                 "needs --tls-key and --tls-cert, or no TCP client could log in",
             )
+        components = self._endpoints("component", certificates, certificate)
+        if components and not self["component-secret"]:
+            self._fail("component", "needs --component-secret")
         allCertificates = list(certificates.values())
         if certificate is not None:
             allCertificates.insert(0, certificate)
@@ -421,6 +439,8 @@ class Options(usage.Options):
             limits=limits,
             shutdownTimeout=shutdownTimeout,
             seeOtherURI=seeOther,
+            components=components,
+            componentSecret=self["component-secret"],
         )
 
     def _number(self, name, kind, minimum):

@@ -7,6 +7,7 @@ secret and is reached by clients at its subdomain.
 """
 
 from twisted.logger import Logger
+from twisted.words.protocols.jabber.error import StreamError
 from twisted.words.protocols.jabber.jid import InvalidFormat, internJID
 from tx_xmpp.component import Router, XMPPComponentServerFactory
 
@@ -109,6 +110,15 @@ class ComponentService:
         for domain in server.config.domains:
             self.router.addRoute(domain, _ServerRoute(server))
         server.components = _Components(self.router, server)
+
+
+    def closeAll(self):
+        """
+        Close every attached component's stream with C{system-shutdown}.
+        """
+        for xs in list(self.router.routes.values()):
+            if not isinstance(xs, _ServerRoute):
+                xs.sendStreamError(StreamError("system-shutdown"))
 
 
 def install(server, secret):
