@@ -51,7 +51,10 @@ class C2SClient:
     @ivar inbox: parsed elements received and not yet taken.
     """
 
-    def __init__(self, testCase, server, peer="127.0.0.1", **factoryOptions):
+    def __init__(
+        self, testCase, server, peer="127.0.0.1", domain="localhost", **factoryOptions
+    ):
+        self.header = OPEN_LOCALHOST.replace(b"localhost", domain.encode("ascii"))
         self.server = server
         self.ws = WebSocketTestClient(
             testCase,
@@ -80,7 +83,7 @@ class C2SClient:
 
     def open(self):
         self.ws.handshake()
-        self.ws.send(OPEN_LOCALHOST)
+        self.ws.send(self.header)
         return self.receive()
 
     def authenticate(self, user, password="secret", mechanism="SCRAM-SHA-256"):
@@ -122,7 +125,7 @@ class C2SClient:
         """
         result = self.authenticate(user, password, mechanism)
         assert result.name == "success", result.toXml()
-        self.ws.send(OPEN_LOCALHOST)
+        self.ws.send(self.header)
         self.receive()
         bind = b"<bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'>"
         if resource:

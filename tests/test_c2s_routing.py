@@ -212,3 +212,36 @@ class TCPClientTests(unittest.TestCase):
         self.pump.flush()
         [back] = received
         self.assertEqual(str(back.body), "from ws")
+
+
+class VirtualHostTests(unittest.TestCase):
+    """
+    One process serves several domains.
+    """
+
+    def test_twoDomains(self):
+        """
+        Accounts of two served domains log in and message each other; a
+        stream to a third domain gets C{host-unknown}.
+        """
+        clock = MemoryReactorClock()
+        server = makeServer(self, clock, domains=("localhost", "example.net"))
+        server.storage.addUser("dave", "example.net", "secret")
+        alice = C2SClient(self, server)
+        alice.login("alice", "desk")
+        dave = C2SClient(self, server, domain="example.net")
+        self.assertEqual(dave.login("dave", "home"), "dave@example.net/home")
+        alice.message("dave@example.net/home", "hello")
+        [message] = dave.receive()
+        self.assertEqual((message["from"], str(message.body)), ("alice@localhost/desk", "hello"))
+        dave.message("alice@localhost/desk", "hi")
+        [reply] = alice.receive()
+        self.assertEqual(reply["from"], "dave@example.net/home")
+        wrong = C2SClient(self, server, domain="example.net")
+        self.assertEqual(wrong.authenticate("alice").name, "failure")
+        third = C2SClient(self, server)
+        third.ws.handshake()
+        third.ws.send(
+            b"<open xmlns='urn:ietf:params:xml:ns:xmpp-framing' to='example.com' version='1.0'/>"
+        )
+        self.assertIn(b"host-unknown", b"".join(third.ws.messages()))

@@ -362,6 +362,15 @@ class ServiceOptionTests(OptionsMixin, unittest.TestCase):
             "--component", "--component", "tcp:5347:interface=127.0.0.1"
         )
 
+    def test_componentPortOnLoopback(self):
+        """
+        A bare port number for C{--component} listens on loopback only.
+        """
+        settings = self.parse("--component", "5347", "--component-secret", "s")
+        [(description, endpoint)] = settings.components
+        self.assertEqual(description, "tcp:5347:interface=127.0.0.1")
+        self.assertEqual(endpoint._interface, "127.0.0.1")
+
     def test_upstream(self):
         """
         C{--upstream} is checked, then refused as not available yet.

@@ -291,9 +291,11 @@ class Options(usage.Options):
     def opt_component(self, description):
         """
         Accept XEP-0114 external components on this endpoint (repeatable;
-        off by default), e.g. tcp:5347:interface=127.0.0.1; needs
-        --component-secret
+        off by default), e.g. tcp:5347:interface=127.0.0.1, or just a port
+        number for that port on 127.0.0.1; needs --component-secret
         """
+        if description.strip().isdigit():
+            description = "tcp:%s:interface=127.0.0.1" % (description.strip(),)
         self["component"].append(description)
 
     # Flags
