@@ -6,13 +6,9 @@ L{C2SFactory}.
 """
 
 import base64
-import datetime
 
 import txaio
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
+from tests import certs
 from twisted.internet.address import IPv4Address
 from twisted.internet.endpoints import TCP4ServerEndpoint
 from twisted.internet.error import ConnectionDone
@@ -49,41 +45,14 @@ BIND = (
 
 def writeCertificate(directory, commonName="localhost"):
     """
-    Write a fresh self-signed certificate and its key.
+    Write a fresh self-signed certificate for C{commonName} and its key.
 
     @param directory: where to write C{key.pem} and C{cert.pem}; created
         if missing.
     @type directory: L{FilePath}
     @return: C{(keyPath, certPath)} as L{str}.
     """
-    if not directory.exists():
-        directory.makedirs()
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, commonName)])
-    now = datetime.datetime.now(datetime.timezone.utc)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(minutes=5))
-        .not_valid_after(now + datetime.timedelta(days=1))
-        .add_extension(
-            x509.SubjectAlternativeName([x509.DNSName(commonName)]), critical=False
-        )
-        .sign(key, hashes.SHA256())
-    )
-    keyPath = directory.child("key.pem")
-    certPath = directory.child("cert.pem")
-    keyPath.setContent(
-        key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
-    )
-    certPath.setContent(cert.public_bytes(serialization.Encoding.PEM))
+    keyPath, certPath = certs.writeCertificate(directory, (commonName,), ())
     return keyPath.path, certPath.path
 
 

@@ -21,7 +21,7 @@ class AdminTests(unittest.TestCase):
     """
 
     def setUp(self):
-        self.dataDir = self.mktemp()
+        self.dataDir = os.path.abspath(self.mktemp())
 
     def run_(self, *argv):
         out, err = io.StringIO(), io.StringIO()

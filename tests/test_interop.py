@@ -9,16 +9,11 @@ Every server listens on C{127.0.0.1} port 0; every test closes what it
 opened and waits, within a bound, for both ends of each connection to go.
 """
 
-import datetime
-import ipaddress
 import ssl
 from xml.etree import ElementTree
 
 from autobahn.twisted.websocket import WebSocketClientFactory, WebSocketClientProtocol
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+from tests.certs import writeCertificate
 from twisted.internet import reactor, tcp
 from twisted.internet.defer import Deferred, inlineCallbacks
 from twisted.internet.endpoints import (
@@ -88,64 +83,10 @@ def _writeCertificate(directory):
     @type directory: L{FilePath}
     @return: C{(keyPath, certPath, trustDir)}, each a L{FilePath}.
     """
-    directory.makedirs()
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
-    now = datetime.datetime.now(datetime.timezone.utc)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(minutes=5))
-        .not_valid_after(now + datetime.timedelta(days=1))
-        .add_extension(
-            x509.SubjectAlternativeName(
-                [
-                    x509.IPAddress(ipaddress.ip_address("127.0.0.1")),
-                    x509.DNSName("localhost"),
-                ]
-            ),
-            critical=False,
-        )
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        .add_extension(
-            x509.KeyUsage(
-                digital_signature=True,
-                content_commitment=False,
-                key_encipherment=False,
-                data_encipherment=False,
-                key_agreement=False,
-                key_cert_sign=True,
-                crl_sign=False,
-                encipher_only=False,
-                decipher_only=False,
-            ),
-            critical=True,
-        )
-        .add_extension(
-            x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False
-        )
-        .add_extension(
-            x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False
-        )
-        .sign(key, hashes.SHA256())
-    )
-    keyPath = directory.child("key.pem")
-    certPath = directory.child("cert.pem")
+    keyPath, certPath = writeCertificate(directory)
     trustDir = directory.child("trust")
     trustDir.makedirs()
-    keyPath.setContent(
-        key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
-    )
-    certPEM = cert.public_bytes(serialization.Encoding.PEM)
-    certPath.setContent(certPEM)
-    trustDir.child("ca.pem").setContent(certPEM)
+    certPath.copyTo(trustDir.child("ca.pem"))
     return keyPath, certPath, trustDir
 
 
