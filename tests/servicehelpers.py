@@ -8,6 +8,7 @@ L{C2SFactory}.
 import base64
 
 import txaio
+from tests.c2shelpers import parseElement
 from tests import certs
 from twisted.internet.address import IPv4Address
 from twisted.internet.endpoints import TCP4ServerEndpoint
@@ -22,7 +23,6 @@ from tests.helpers import (
     ProducerTolerantTransport,
     clientFrame,
     parseFrames,
-    strictParse,
     upgradeRequest,
 )
 from xmppws.limits import Limits
@@ -91,20 +91,6 @@ def startService(testCase, limits=None, withMetrics=False, **settings):
 
     testCase.addCleanup(stop)
     return service
-
-
-def parseElement(data):
-    """
-    Parse one standalone message into a L{domish.Element}.
-    """
-    strictParse(data)
-    stream = domish.elementStream()
-    result = []
-    stream.DocumentStartEvent = lambda root: None
-    stream.ElementEvent = result.append
-    stream.DocumentEndEvent = lambda: None
-    stream.parse(b"<wrapper>" + data + b"</wrapper>")
-    return result[0]
 
 
 class SiteClient:

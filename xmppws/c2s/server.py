@@ -32,7 +32,8 @@ from twisted.words.protocols.jabber import error, xmlstream
 from twisted.words.protocols.jabber.jid import JID, InvalidFormat, internJID
 
 from xmppws.c2s import sasl
-from xmppws.c2s.namespaces import NS_CLIENT, NS_SESSION, NS_STANZAS
+from xmppws.c2s.namespaces import NS_SESSION
+from xmppws.c2s._stanzas import errorReply
 from xmppws.c2s.session import Session
 from xmppws.c2s.stream import C2SAuthenticator, C2SXmlStream
 
@@ -422,20 +423,9 @@ class XMPPServer:
             return
         if stanza.getAttribute("from") is None:
             return
-        reply = xmlstream.toResponse(stanza, "error")
-        if stanza.name != "iq":
-            for child in stanza.elements():
-                reply.addChild(child)
+        reply = errorReply(stanza, condition, errorType, text, extra)
         if not reply.getAttribute("from"):
             reply["from"] = stanza.getAttribute("to") or self.defaultDomain
-        e = reply.addElement("error")
-        e["type"] = errorType
-        e.addElement((NS_STANZAS, condition))
-        if text:
-            e.addElement((NS_STANZAS, "text"), content=text)
-        if extra is not None:
-            e.addChild(extra)
-        reply.uri = reply.defaultUri = NS_CLIENT
         self.route(reply)
 
     def reply(self, iq):
