@@ -93,6 +93,19 @@ def startService(testCase, limits=None, withMetrics=False, **settings):
     return service
 
 
+
+def plainAuth(user, password):
+    """
+    The SASL PLAIN C{<auth/>} element for C{user} and C{password}.
+
+    @rtype: L{bytes}
+    """
+    return (
+        b"<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='PLAIN'>"
+        + base64.b64encode(b"\0" + user.encode() + b"\0" + password.encode())
+        + b"</auth>"
+    )
+
 class SiteClient:
     """
     A WebSocket client of a service's L{Site}, in memory.
@@ -177,11 +190,7 @@ class SiteClient:
         @return: the bound JID.
         """
         self.open()
-        self.send(
-            b"<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='PLAIN'>"
-            + base64.b64encode(b"\0" + user.encode() + b"\0" + password.encode())
-            + b"</auth>"
-        )
+        self.send(plainAuth(user, password))
         [success] = self.messages()
         assert success.name == "success", success.toXml()
         self.send(OPEN)
@@ -269,11 +278,7 @@ class TCPClient:
         @return: the bound JID.
         """
         self.open()
-        self.send(
-            b"<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='PLAIN'>"
-            + base64.b64encode(b"\0" + user.encode() + b"\0" + password.encode())
-            + b"</auth>"
-        )
+        self.send(plainAuth(user, password))
         [success] = self.receive()
         assert success.name == "success", success.toXml()
         self._newParser()

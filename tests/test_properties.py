@@ -498,6 +498,20 @@ _LEGACY_FOOTER = re.compile(rb"\s*</[^>]*>\s*$")
 _CLOSE_CODES = {"unsupported-encoding": 1003, "policy-violation": 1009}
 
 
+
+def _legacyChildren(framing, opened, stanza):
+    """
+    Count the children of the stream an XmlStream would get from a legacy
+    header, one stanza and the footer, parsed strictly.
+    """
+    return _strictStream(
+        [
+            framing.streamBytes(opened, "jabber:client"),
+            framing.streamBytes(stanza, "jabber:client"),
+            framing.streamBytes(_CLOSED, "jabber:client"),
+        ]
+    )
+
 class _AnyDomainAuthenticator(EchoAuthenticator):
     """
     An L{EchoAuthenticator} that ignores a C{to} that is no JID instead of
@@ -657,14 +671,7 @@ class FramingPropertyTests(unittest.TestCase):
             return
         stanza = framing.parseMessage(b"<message to='a@example.com'/>")
         self.assertEqual(stanza.kind, "element")
-        children = _strictStream(
-            [
-                framing.streamBytes(opened, "jabber:client"),
-                framing.streamBytes(stanza, "jabber:client"),
-                framing.streamBytes(_CLOSED, "jabber:client"),
-            ]
-        )
-        self.assertEqual(children, 1)
+        self.assertEqual(_legacyChildren(framing, opened, stanza), 1)
 
     @_showFalsifyingExample
     @_FRAMING_SETTINGS
@@ -688,14 +695,7 @@ class FramingPropertyTests(unittest.TestCase):
             return
         stanza = framing.parseMessage(b"<message><p:x/></message>")
         self.assertEqual(stanza.kind, "element")
-        children = _strictStream(
-            [
-                framing.streamBytes(opened, "jabber:client"),
-                framing.streamBytes(stanza, "jabber:client"),
-                framing.streamBytes(_CLOSED, "jabber:client"),
-            ]
-        )
-        self.assertEqual(children, 1)
+        self.assertEqual(_legacyChildren(framing, opened, stanza), 1)
 
     @_showFalsifyingExample
     @_FRAMING_SETTINGS
