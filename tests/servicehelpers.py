@@ -2,12 +2,11 @@
 Helpers for testing the C{twistd xmppws} service in memory: certificates,
 a started L{XMPPService} on a L{MemoryReactorClock}, WebSocket clients
 that go through its L{Site} and TCP clients that go through its
-L{C2SFactory}.
+L{StreamCarrierFactory}.
 """
 
 import base64
 
-import txaio
 from tests.c2shelpers import parseElement
 from tests import certs
 from twisted.internet.address import IPv4Address
@@ -17,14 +16,7 @@ from twisted.internet.testing import MemoryReactorClock, StringTransport
 from twisted.python.failure import Failure
 from twisted.words.xish import domish
 
-from tests.helpers import (
-    OP_CLOSE,
-    OP_TEXT,
-    ProducerTolerantTransport,
-    clientFrame,
-    parseFrames,
-    upgradeRequest,
-)
+from xmppws.testing import MemoryWebSocketClient, ProducerTolerantTransport
 from xmppws.limits import Limits
 from xmppws.service import Settings, XMPPService
 
@@ -69,7 +61,6 @@ def startService(testCase, limits=None, withMetrics=False, **settings):
     @return: the started service; its C{reactor} is the clock.
     """
     clock = MemoryReactorClock()
-    testCase.patch(txaio.config, "loop", clock)
     settings.setdefault("dataDir", testCase.mktemp())
     settings.setdefault("listen", [("tcp:5280", TCP4ServerEndpoint(clock, 5280))])
     settings.setdefault("c2s", [("tcp:5222", TCP4ServerEndpoint(clock, 5222))])
@@ -106,82 +97,29 @@ def plainAuth(user, password):
         + b"</auth>"
     )
 
-class SiteClient:
+class SiteClient(MemoryWebSocketClient):
     """
-    A WebSocket client of a service's L{Site}, in memory.
-
-    @ivar transport: the server side's transport.
-    @ivar response: the head of the HTTP response to the handshake.
-    @ivar frames: every frame received, C{(opcode, payload)}.
+    A WebSocket client of a service's L{Site}, in memory, whose
+    C{messages()} are parsed (and checked) elements.
     """
 
     def __init__(self, site, peer="127.0.0.1", port=50000):
-        self.transport = ProducerTolerantTransport(
-            peerAddress=IPv4Address("TCP", peer, port),
-            hostAddress=IPv4Address("TCP", "127.0.0.1", 5280),
+        MemoryWebSocketClient.__init__(
+            self,
+            site,
+            peer=IPv4Address("TCP", peer, port),
+            host=IPv4Address("TCP", "127.0.0.1", 5280),
         )
-        self.channel = site.buildProtocol(self.transport.getPeer())
-        self.transport.protocol = self.channel
-        self.channel.makeConnection(self.transport)
-        self.frames = []
-        self.response = None
-        self._rest = b""
-
-    @property
-    def protocol(self):
-        """
-        The WebSocket protocol that took the connection over.
-        """
-        return self.transport.protocol
-
-    def handshake(self, request=None):
-        """
-        Send an upgrade request.
-
-        @return: the head of the response.
-        """
-        self.channel.dataReceived(request or upgradeRequest())
-        data = self.transport.value()
-        self.transport.clear()
-        self.response, _, self._rest = data.partition(b"\r\n\r\n")
-        return self.response
-
-    def send(self, payload, opcode=OP_TEXT):
-        self.protocol.dataReceived(clientFrame(payload, opcode))
-
-    def received(self):
-        """
-        The frames received since the last call.
-        """
-        frames, self._rest = parseFrames(self._rest + self.transport.value())
-        self.transport.clear()
-        self.frames.extend(frames)
-        return frames
+        self.channel = self._first
 
     def messages(self):
         """
         The text messages received since the last call, parsed.
         """
-        return [parseElement(p) for opcode, p in self.received() if opcode == OP_TEXT]
-
-    def closeCode(self):
-        """
-        The status code of the close frame received, if any.
-        """
-        for opcode, payload in self.frames:
-            if opcode == OP_CLOSE and len(payload) >= 2:
-                return int.from_bytes(payload[:2], "big")
-        return None
+        return [parseElement(p) for p in MemoryWebSocketClient.messages(self)]
 
     def open(self, header=OPEN):
-        """
-        Handshake and open the stream.
-
-        @return: the messages in reply.
-        """
-        self.handshake()
-        self.send(header)
-        return self.messages()
+        return MemoryWebSocketClient.open(self, header)
 
     def login(self, user="alice", password="secret", resource="web"):
         """
@@ -199,24 +137,12 @@ class SiteClient:
         [reply] = self.messages()
         return str(reply.bind.jid)
 
-    def closeWebSocket(self, code=1000):
-        """
-        Send a close frame, as a client answering the server's.
-        """
-        self.protocol.dataReceived(clientFrame(code.to_bytes(2, "big"), OP_CLOSE))
-
-    def lose(self, reason=ConnectionDone):
-        """
-        The TCP connection ends: after the server closed it, or abruptly.
-        """
-        self.protocol.connectionLost(Failure(reason()))
-
 
 class TCPClient:
     """
-    A plain XMPP client of a service's L{C2SFactory}, in memory.
+    A plain XMPP client of a service's L{StreamCarrierFactory}, in memory.
 
-    @ivar xs: the server's stream (or the refusing protocol).
+    @ivar xs: the server's TCP carrier.
     @ivar transport: its transport.
     @ivar elements: the top-level elements received and not yet taken.
     @ivar header: the server's stream header, once received.

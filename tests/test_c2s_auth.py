@@ -285,7 +285,7 @@ class BindTests(unittest.TestCase):
         second.login("alice", "phone")
         self.assertIn(b"conflict", b"".join(first.ws.messages()))
         [session] = self.server.sessionsOf(JID("alice@localhost"))
-        self.assertIs(session.xs.transport, second.ws.protocol.xmppTransport)
+        self.assertIs(session.xs.transport, second.ws.protocol.connection)
 
     def test_legacySession(self):
         """

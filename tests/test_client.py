@@ -66,7 +66,7 @@ class ClientStreamTests(unittest.TestCase):
         self.assertEqual(len(self.authenticated), 1)
         xs = self.successResultOf(self.client.deferred)
         self.assertIs(xs, self.authenticated[0])
-        self.assertEqual(self.serverProtocol.framing.name, self.framing)
+        self.assertEqual(self.serverProtocol.connection.framing.name, self.framing)
 
     def test_stanzaEchoed(self):
         """

@@ -99,7 +99,7 @@ class ServerStringTests(unittest.TestCase):
         self.assertEqual((port, interface), (5280, "127.0.0.1"))
         self.assertIsInstance(factory, XMPPWebSocketServerFactory)
         self.assertIs(factory.xmlStreamFactory, streams)
-        self.assertEqual(factory.openTimeout, 5)
+        self.assertEqual(factory.connectionFactory.openTimeout, 5)
         self.assertEqual(factory.path, "/xmpp-websocket")
 
 

@@ -1,13 +1,13 @@
 """
-Tests for L{xmppws.framing}: checking inbound messages and building
-outbound ones, without any network.
+Tests for L{xmppws.framing}: checking inbound messages while building
+their elements, and building outbound ones, without any network.
 """
 
 from twisted.trial import unittest
 from twisted.words.xish import domish
 from zope.interface.verify import verifyObject
 
-from tests.helpers import CLOSE, LEGACY_HEADER, OPEN, strictParse
+from tests.helpers import CLOSE, LEGACY_HEADER, OPEN, FramingRecorder, strictParse
 from xmppws.framing import (
     NS_FRAMING,
     NS_STREAMS,
@@ -30,16 +30,14 @@ class DetectTests(unittest.TestCase):
         """
         An C{<open/>} chooses RFC 7395.
         """
-        self.assertIsInstance(detectFraming(OPEN), RFC7395Framing)
+        self.assertIs(detectFraming(OPEN), RFC7395Framing)
 
     def test_streamHeader(self):
         """
         A stream header, with or without XML declaration, chooses draft-00.
         """
-        self.assertIsInstance(detectFraming(LEGACY_HEADER), LegacyFraming)
-        self.assertIsInstance(
-            detectFraming(LEGACY_HEADER.split(b"?>", 1)[1]), LegacyFraming
-        )
+        self.assertIs(detectFraming(LEGACY_HEADER), LegacyFraming)
+        self.assertIs(detectFraming(LEGACY_HEADER.split(b"?>", 1)[1]), LegacyFraming)
 
     def test_otherPrefix(self):
         """
@@ -49,10 +47,11 @@ class DetectTests(unittest.TestCase):
             b"<s:stream xmlns:s='http://etherx.jabber.org/streams' "
             b"xmlns='jabber:client' to='example.com'>"
         )
-        framing = detectFraming(header)
+        recorder = FramingRecorder()
+        framing = detectFraming(header)(recorder)
         self.assertIsInstance(framing, LegacyFraming)
-        self.assertEqual(framing.parseMessage(header).kind, "open")
-        self.assertEqual(framing.parseMessage(b"</s:stream>").kind, "close")
+        self.assertEqual(recorder.feed(framing, header)[0], "open")
+        self.assertEqual(recorder.feed(framing, b"</s:stream>")[0], "close")
 
     def test_refused(self):
         """
@@ -76,7 +75,11 @@ class RFC7395FramingTests(unittest.TestCase):
     """
 
     def setUp(self):
-        self.framing = RFC7395Framing()
+        self.recorder = FramingRecorder()
+        self.framing = RFC7395Framing(self.recorder)
+
+    def feed(self, data):
+        return self.recorder.feed(self.framing, data)
 
     def test_interface(self):
         """
@@ -86,40 +89,48 @@ class RFC7395FramingTests(unittest.TestCase):
 
     def test_openAttributes(self):
         """
-        C{<open/>} attributes are kept by local name.
+        C{<open/>} becomes a stream header in the content namespace that
+        keeps its attributes.
         """
-        message = self.framing.parseMessage(
-            b"<open xmlns='urn:ietf:params:xml:ns:xmpp-framing' to='example.com' "
+        kind, root = self.feed(
+            b"<open xmlns='urn:ietf:params:xml:ns:xmpp-framing' to='a&amp;b' "
             b"version='1.0' xml:lang='fr'/>"
         )
-        self.assertEqual(message.kind, "open")
+        self.assertEqual(kind, "open")
+        self.assertEqual((root.uri, root.name, root.defaultUri), (NS_STREAMS, "stream", "jabber:client"))
         self.assertEqual(
-            message.attributes, {"to": "example.com", "version": "1.0", "xml:lang": "fr"}
+            (root["to"], root["version"], root[(NS_XML, "lang")]), ("a&b", "1.0", "fr")
         )
 
     def test_openToHeader(self):
         """
-        C{<open/>} becomes a stream header in the content namespace, with
-        its attributes escaped.
+        The header serialises as a stream header declaring the content
+        namespace, attributes escaped.
         """
-        message = self.framing.parseMessage(
-            b"<open xmlns='urn:ietf:params:xml:ns:xmpp-framing' to='a&amp;b' "
-            b"version='1.0' xml:lang='fr'/>"
+        kind, root = self.feed(
+            b"<open xmlns='urn:ietf:params:xml:ns:xmpp-framing' to='a&amp;b' version='1.0'/>"
         )
-        header = self.framing.streamBytes(message, "jabber:client")
+        header = root.toXml(closeElement=0).encode("utf-8")
         self.assertTrue(header.startswith(b"<stream:stream "))
         self.assertIn(b"xmlns='jabber:client'", header)
         self.assertIn(b"to='a&amp;b'", header)
-        self.assertIn(b"xml:lang='fr'", header)
         strictParse(header + b"</stream:stream>")
+
+    def test_otherNamespace(self):
+        """
+        The header takes the framing's content namespace, such as a
+        component's.
+        """
+        framing = RFC7395Framing(self.recorder, "jabber:component:accept")
+        kind, root = self.recorder.feed(framing, OPEN)
+        self.assertEqual(root.defaultUri, "jabber:component:accept")
 
     def test_close(self):
         """
-        C{<close/>} becomes the stream footer.
+        C{<close/>} closes the stream.
         """
-        message = self.framing.parseMessage(CLOSE)
-        self.assertEqual(message.kind, "close")
-        self.assertEqual(self.framing.streamBytes(message, "jabber:client"), b"</stream:stream>")
+        self.feed(OPEN)
+        self.assertEqual(self.feed(CLOSE), ("close", None))
 
     def test_unknownFramingElement(self):
         """
@@ -127,27 +138,55 @@ class RFC7395FramingTests(unittest.TestCase):
         """
         e = self.assertRaises(
             FramingError,
-            self.framing.parseMessage,
+            self.feed,
             b"<reopen xmlns='urn:ietf:params:xml:ns:xmpp-framing'/>",
         )
         self.assertEqual(e.condition, "bad-format")
 
     def test_elementPayload(self):
         """
-        A stanza passes through unchanged, without its XML declaration.
+        A stanza is built as the element sent, its XML declaration
+        dropped.
         """
+        self.feed(OPEN)
         stanza = b"<iq xmlns='jabber:client' type='get' id='1'><ping xmlns='urn:xmpp:ping'/></iq>"
-        message = self.framing.parseMessage(b"<?xml version='1.0'?>\n" + stanza)
-        self.assertEqual(message.kind, "element")
-        self.assertEqual(message.payload, stanza)
+        kind, element = self.feed(b"<?xml version='1.0'?>\n" + stanza)
+        self.assertEqual(kind, "element")
+        self.assertEqual(element.toXml().encode("utf-8"), stanza)
+
+    def test_undeclaredNamespace(self):
+        """
+        A stanza without C{xmlns} takes the content namespace.
+        """
+        self.feed(OPEN)
+        kind, element = self.feed(b"<message><body>x</body></message>")
+        self.assertEqual((element.uri, element.body.uri), ("jabber:client", "jabber:client"))
+
+    def test_elementBeforeHeader(self):
+        """
+        A stanza before C{<open/>} is C{bad-format}.
+        """
+        e = self.assertRaises(FramingError, self.feed, b"<message/>")
+        self.assertEqual(e.condition, "bad-format")
+
+    def test_restart(self):
+        """
+        A second C{<open/>} is C{bad-format} unless the stream restarted.
+        """
+        self.feed(OPEN)
+        e = self.assertRaises(FramingError, self.feed, OPEN)
+        self.assertEqual(e.condition, "bad-format")
+        framing = RFC7395Framing(self.recorder)
+        self.recorder.feed(framing, OPEN)
+        framing.restart()
+        self.assertEqual(self.recorder.feed(framing, OPEN)[0], "open")
 
     def test_malformedDeclaration(self):
         """
         An XML declaration anywhere but first is C{not-well-formed}.
         """
-        e = self.assertRaises(
-            FramingError, self.framing.parseMessage, b"<a/><?xml version='1.0'?>"
-        )
+        self.feed(OPEN)
+        e = self.assertRaises(FramingError, self.feed, b"<a/><?xml version='1.0'?>")
         self.assertEqual(e.condition, "not-well-formed")
 
     def test_headerMessage(self):
@@ -184,7 +223,7 @@ class RFC7395FramingTests(unittest.TestCase):
         message = domish.Element(("jabber:client", "message"))
         message.addElement("body", content="<hi> & 'bye'")
         for element in (features, message, streamErrorElement("conflict", "x")):
-            strictParse(self.framing.elementMessage(element, "jabber:client"))
+            strictParse(self.framing.treeMessage(element, "jabber:client"))
 
     def test_closeMessage(self):
         """
@@ -202,8 +241,12 @@ class LegacyFramingTests(unittest.TestCase):
     """
 
     def setUp(self):
-        self.framing = LegacyFraming()
-        self.framing.parseMessage(LEGACY_HEADER)
+        self.recorder = FramingRecorder()
+        self.framing = LegacyFraming(self.recorder)
+        self.feed(LEGACY_HEADER)
+
+    def feed(self, data, framing=None):
+        return self.recorder.feed(framing or self.framing, data)
 
     def test_interface(self):
         """
@@ -213,28 +256,30 @@ class LegacyFramingTests(unittest.TestCase):
 
     def test_headerPassedThrough(self):
         """
-        The header reaches the XmlStream as sent.
+        The header reaches the XmlStream as sent: its attributes and
+        namespaces.
         """
-        message = LegacyFraming().parseMessage(LEGACY_HEADER)
-        self.assertEqual(message.kind, "open")
-        self.assertEqual(message.payload, LEGACY_HEADER)
-        self.assertEqual(message.attributes["to"], "example.com")
+        kind, root = self.feed(LEGACY_HEADER, LegacyFraming(self.recorder))
+        self.assertEqual(kind, "open")
+        self.assertEqual((root.uri, root.name, root.defaultUri), (NS_STREAMS, "stream", "jabber:client"))
+        self.assertEqual((root["to"], root["version"]), ("example.com", "1.0"))
+        self.assertEqual(root.localPrefixes, {"stream": NS_STREAMS})
 
     def test_selfClosedHeaderOpened(self):
         """
-        A self-closed header is handed on unclosed.
+        A self-closed header opens the stream all the same.
         """
-        message = LegacyFraming().parseMessage(
-            LEGACY_HEADER.replace(b"'1.0'>", b"'1.0' />")
-        )
-        self.assertTrue(message.payload.endswith(b"'1.0' >"))
+        framing = LegacyFraming(self.recorder)
+        kind, root = self.feed(LEGACY_HEADER.replace(b"'1.0'>", b"'1.0' />"), framing)
+        self.assertEqual(kind, "open")
+        self.assertEqual(self.feed(b"<message/>", framing)[0], "element")
 
     def test_incompleteHeader(self):
         """
         Half a header is C{not-well-formed}.
         """
         e = self.assertRaises(
-            FramingError, LegacyFraming().parseMessage, LEGACY_HEADER[:60]
+            FramingError, self.feed, LEGACY_HEADER[:60], LegacyFraming(self.recorder)
         )
         self.assertEqual(e.condition, "not-well-formed")
 
@@ -243,7 +288,7 @@ class LegacyFramingTests(unittest.TestCase):
         A header followed by a partial element is C{not-well-formed}.
         """
         e = self.assertRaises(
-            FramingError, LegacyFraming().parseMessage, LEGACY_HEADER + b"<mess"
+            FramingError, self.feed, LEGACY_HEADER + b"<mess", LegacyFraming(self.recorder)
         )
         self.assertEqual(e.condition, "not-well-formed")
 
@@ -251,50 +296,52 @@ class LegacyFramingTests(unittest.TestCase):
         """
         Stanzas without C{xmlns} are checked in the header's namespaces.
         """
-        message = self.framing.parseMessage(b"<message><body>x</body></message>")
-        self.assertEqual(message.kind, "element")
+        kind, element = self.feed(b"<message><body>x</body></message>")
+        self.assertEqual((kind, element.uri), ("element", "jabber:client"))
 
     def test_prefixedStanza(self):
         """
         The header's C{stream} prefix may be used without redeclaring it.
         """
-        message = self.framing.parseMessage(b"<stream:features/>")
-        self.assertEqual(message.kind, "element")
+        kind, element = self.feed(b"<stream:features/>")
+        self.assertEqual((kind, element.uri), ("element", NS_STREAMS))
 
     def test_unknownPrefix(self):
         """
         A prefix the header did not declare is C{not-well-formed}.
         """
-        e = self.assertRaises(FramingError, self.framing.parseMessage, b"<x:message/>")
+        e = self.assertRaises(FramingError, self.feed, b"<x:message/>")
         self.assertEqual(e.condition, "not-well-formed")
 
     def test_textOnly(self):
         """
         Text that is no element is C{not-well-formed}.
         """
-        e = self.assertRaises(FramingError, self.framing.parseMessage, b"hello")
+        e = self.assertRaises(FramingError, self.feed, b"hello")
         self.assertEqual(e.condition, "not-well-formed")
 
     def test_footerWithSpace(self):
         """
         The footer may carry whitespace.
         """
-        self.assertEqual(self.framing.parseMessage(b" </stream:stream >\n").kind, "close")
+        self.assertEqual(self.feed(b" </stream:stream >\n")[0], "close")
 
     def test_escapeFromWrapper(self):
         """
         A message cannot close the checker's context to smuggle elements.
         """
-        e = self.assertRaises(
-            FramingError, self.framing.parseMessage, b"<a/></w><w><b/>"
-        )
+        e = self.assertRaises(FramingError, self.feed, b"<a/></w><w><b/>")
         self.assertEqual(e.condition, "not-well-formed")
 
     def test_restartHeader(self):
         """
-        A header after the first one is recognised as a restart.
+        A header after the first one is a restart, taken only once the
+        stream restarted.
         """
-        self.assertEqual(self.framing.parseMessage(LEGACY_HEADER).kind, "open")
+        e = self.assertRaises(FramingError, self.feed, LEGACY_HEADER)
+        self.assertEqual(e.condition, "bad-format")
+        self.framing.restart()
+        self.assertEqual(self.feed(LEGACY_HEADER)[0], "open")
 
     def test_headerMessage(self):
         """
@@ -315,12 +362,10 @@ class LegacyFramingTests(unittest.TestCase):
         Elements are written as within the stream: no C{xmlns} on stanzas.
         """
         message = domish.Element(("jabber:client", "message"))
-        self.assertEqual(
-            self.framing.elementMessage(message, "jabber:client"), b"<message/>"
-        )
+        self.assertEqual(self.framing.treeMessage(message, "jabber:client"), b"<message/>")
         features = domish.Element((NS_STREAMS, "features"))
         self.assertEqual(
-            self.framing.elementMessage(features, "jabber:client"), b"<stream:features/>"
+            self.framing.treeMessage(features, "jabber:client"), b"<stream:features/>"
         )
 
 
@@ -334,7 +379,7 @@ class RawElementMessageTests(unittest.TestCase):
         """
         A stanza written in the stream's context gets its namespace declared.
         """
-        data = RFC7395Framing().rawElementMessage(
+        data = RFC7395Framing(FramingRecorder()).elementMessage(
             b"<message to='a@b'><body>x &amp; y</body></message>", "jabber:client"
         )
         self.assertEqual(
@@ -347,7 +392,7 @@ class RawElementMessageTests(unittest.TestCase):
         A C{stream:} element gets the prefix and the default namespace
         declared.
         """
-        data = RFC7395Framing().rawElementMessage(
+        data = RFC7395Framing(FramingRecorder()).elementMessage(
             b"<stream:features><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'/></stream:features>",
             "jabber:client",
         )
@@ -358,13 +403,13 @@ class RawElementMessageTests(unittest.TestCase):
         An element declaring its own namespace is sent as written.
         """
         raw = b"<success xmlns='urn:ietf:params:xml:ns:xmpp-sasl'/>"
-        self.assertEqual(RFC7395Framing().rawElementMessage(raw, "jabber:client"), raw)
+        self.assertEqual(RFC7395Framing(FramingRecorder()).elementMessage(raw, "jabber:client"), raw)
 
     def test_notOneElement(self):
         """
         Anything but one plain element is left to the parsing path.
         """
-        framing = RFC7395Framing()
+        framing = RFC7395Framing(FramingRecorder())
         for raw in [
             b"<a/><b/>",
             b"<a>",
@@ -375,21 +420,21 @@ class RawElementMessageTests(unittest.TestCase):
             b"</stream:stream>",
             b"<a>&nbsp;</a>",
         ]:
-            self.assertIsNone(framing.rawElementMessage(raw, "jabber:client"), raw)
+            self.assertIsNone(framing.elementMessage(raw, "jabber:client"), raw)
 
     def test_legacyAsWritten(self):
         """
         In draft-00 framing, one element is sent exactly as written.
         """
         raw = b"<message to='a@b'/>"
-        self.assertEqual(LegacyFraming().rawElementMessage(raw, "jabber:client"), raw)
-        self.assertIsNone(LegacyFraming().rawElementMessage(raw + raw, "jabber:client"))
+        self.assertEqual(LegacyFraming(FramingRecorder()).elementMessage(raw, "jabber:client"), raw)
+        self.assertIsNone(LegacyFraming(FramingRecorder()).elementMessage(raw + raw, "jabber:client"))
 
     def test_sameAsParsingPath(self):
         """
         The fast path and the parsing path build equivalent documents.
         """
-        framing = RFC7395Framing()
+        framing = RFC7395Framing(FramingRecorder())
         message = domish.Element(("jabber:client", "message"))
         message["to"] = "juliet@example.com"
         message.addElement("body", content="<hi> & 'bye' \u263a")
@@ -404,8 +449,8 @@ class RawElementMessageTests(unittest.TestCase):
                 defaultUri="jabber:client",
                 prefixesInScope=["stream"],
             ).encode("utf-8")
-            fast = framing.rawElementMessage(written, "jabber:client")
-            slow = framing.elementMessage(element, "jabber:client")
+            fast = framing.elementMessage(written, "jabber:client")
+            slow = framing.treeMessage(element, "jabber:client")
             self.assertEqual(strictParse(fast), strictParse(slow))
             self.assertEqual(_canonical(fast), _canonical(slow))
 

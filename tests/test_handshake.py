@@ -212,7 +212,7 @@ class HandshakeTests(unittest.TestCase):
             allowedOrigins=["https://chat.example/"],
         )
         self.assertEqual(status, b"HTTP/1.1 101 Switching Protocols")
-        self.assertEqual(client.protocol.origin, "HTTPS://Chat.example")
+        self.assertEqual(client.connection.origin, "HTTPS://Chat.example")
 
     def test_refusalLogged(self):
         """

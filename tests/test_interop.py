@@ -46,7 +46,7 @@ from tests.helpers import (
     strictParse,
 )
 from xmppws.framing import NS_FRAMING, NS_STREAMS, NS_XMPP_STREAMS
-from xmppws.transport import StreamErrorSent
+from xmppws.connection import StreamErrorSent
 from xmppws.websocket import XMPPWebSocketResource, XMPPWebSocketServerFactory
 
 NS_CLIENT = "jabber:client"

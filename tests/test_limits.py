@@ -14,10 +14,10 @@ from tests.servicehelpers import (
     startService,
     streamErrorCondition,
 )
+from xmppws.policies import TokenBucket
 from xmppws.limits import (
     ConnectionLimiter,
     Limits,
-    TokenBucket,
     exemptFromPerAddressLimit,
 )
 
@@ -231,6 +231,8 @@ class MessageSizeTests(unittest.TestCase):
         client.send(b"y" * 200)
         [error] = client.receive()
         self.assertEqual(streamErrorCondition(error), "policy-violation")
+        self.assertTrue(client.ended)
+        client.send(b"</stream:stream>")
         self.assertTrue(client.transport.disconnecting)
 
     def test_tcpManySmallElements(self):
@@ -258,6 +260,8 @@ class MessageSizeTests(unittest.TestCase):
         client = TCPClient(c2s)
         client.send(b"<stream:stream xmlns:stream='http://etherx.jabber.org/streams' a='")
         client.send(b"x" * 400)
+        [error] = client.receive()
+        self.assertEqual(streamErrorCondition(error), "policy-violation")
         self.assertTrue(client.transport.disconnecting)
 
 
@@ -328,6 +332,7 @@ class TimeoutTests(unittest.TestCase):
         service.reactor.advance(5.1)
         [error] = client.receive()
         self.assertEqual(streamErrorCondition(error), "connection-timeout")
+        self.assertTrue(client.ended)
         self.assertTrue(client.transport.disconnecting)
 
     def test_tcpOpenInTime(self):
@@ -393,8 +398,13 @@ class PingTests(unittest.TestCase):
         client.open()
         service.reactor.advance(5.1)
         self.assertIn(OP_PING, [opcode for opcode, _ in client.received()])
-        self.assertFalse(client.transport.disconnecting)
+        self.assertEqual(client.messages(), [])
         service.reactor.advance(2.1)
+        [error, close] = client.messages()
+        self.assertEqual(streamErrorCondition(error), "connection-timeout")
+        self.assertEqual(close.name, "close")
+        # The closing handshake times out on a dead peer.
+        service.reactor.advance(5.1)
         self.assertTrue(client.transport.disconnecting)
 
     def test_webSocketPong(self):
@@ -497,7 +507,9 @@ class StanzaRateTests(unittest.TestCase):
 
     def test_tcpFlood(self):
         """
-        A session that goes on sending at once gets C{policy-violation}.
+        A session that sends far more than the burst in one read is slowed,
+        never disconnected: every stanza of that read is answered, and
+        reading stays paused until the rate has paid back the excess.
         """
         service = startService(self, limits={"stanzaRate": 2, "stanzaBurst": 10})
         [c2s] = service.factories("c2s")
@@ -505,12 +517,20 @@ class StanzaRateTests(unittest.TestCase):
         client.login("alice")
         client.send(b"".join(PING % (n,) for n in range(30)))
         elements = client.receive()
-        self.assertEqual(streamErrorCondition(elements[-1]), "policy-violation")
-        self.assertLess(len(elements), 30)
+        self.assertEqual([e["id"] for e in elements], ["p%d" % (n,) for n in range(30)])
+        self.assertEqual(client.transport.producerState, "paused")
+        # At least 20 stanzas over the burst (more with the login's), at
+        # 2 a second.
+        service.reactor.advance(9.9)
+        self.assertEqual(client.transport.producerState, "paused")
+        service.reactor.advance(2)
+        self.assertEqual(client.transport.producerState, "producing")
+        self.assertFalse(client.transport.disconnecting)
 
     def test_webSocketThrottled(self):
         """
-        The rate applies to WebSocket sessions too.
+        The rate applies to WebSocket sessions the same way: a flood is
+        slowed, answered in full, and not disconnected.
         """
         service = startService(self, limits={"stanzaRate": 2, "stanzaBurst": 10})
         [site] = service.factories("web")
@@ -521,9 +541,15 @@ class StanzaRateTests(unittest.TestCase):
         service.reactor.advance(1)
         self.assertEqual(client.transport.producerState, "producing")
         self.flood(client.send, 30, 10)
-        self.assertIn(
-            "policy-violation", [streamErrorCondition(m) for m in client.messages()]
+        replies = client.messages()
+        self.assertEqual(
+            [m["id"] for m in replies if m.name == "iq"][-30:],
+            ["p%d" % (n,) for n in range(10, 40)],
         )
+        self.assertNotIn("policy-violation", [streamErrorCondition(m) for m in replies])
+        self.assertEqual(client.transport.producerState, "paused")
+        service.reactor.advance(20)
+        self.assertEqual(client.transport.producerState, "producing")
 
     def test_off(self):
         """
@@ -556,6 +582,8 @@ class TCPStreamTests(unittest.TestCase):
         client.send(b"<message><body></message>")
         [error] = client.receive()
         self.assertEqual(streamErrorCondition(error), "not-well-formed")
+        self.assertTrue(client.ended)
+        service.reactor.advance(5)
         self.assertTrue(client.transport.disconnecting)
 
 

@@ -2,9 +2,9 @@
 """
 Property tests: what the framings and the server do with any input.
 
-The framings must answer every message with a checked L{InboundMessage} or
-a L{FramingError} naming a stream error, and must never let through bytes
-that could break the C{XmlStream}'s parser.  The whole server, driven in
+The framings must answer every message with a checked event (the stream
+opened, an element, the stream closed, or nothing) or a L{FramingError}
+naming a stream error, and what they accept must be clean XML.  The whole server, driven in
 memory, must answer any sequence of frames with clean XML, and end a
 stream error with the closing message and the WebSocket close.
 """
@@ -28,6 +28,7 @@ from tests.helpers import (
     AUTH,
     CLOSE,
     EchoAuthenticator,
+    FramingRecorder,
     LEGACY_FOOTER,
     LEGACY_HEADER,
     OP_BINARY,
@@ -42,7 +43,6 @@ from xmppws.framing import (
     NS_STREAMS,
     NS_XMPP_STREAMS,
     FramingError,
-    InboundMessage,
     LegacyFraming,
     RFC7395Framing,
     detectFraming,
@@ -305,8 +305,42 @@ def _attributeValue(text):
     return text.encode("utf-8")
 
 
-_OPENED = InboundMessage("open", OPEN, {"to": "example.com", "version": "1.0"})
-_CLOSED = InboundMessage("close")
+def _feed(framing, data):
+    """
+    Give C{data} to C{framing} (made with a L{FramingRecorder}).
+
+    @return: C{(kind, element)} of the event it caused, C{('empty', None)}
+        for none.
+    """
+    return framing._receiver.feed(framing, data)
+
+
+def _rfc7395(opened=True):
+    """
+    An RFC 7395 framing, with its stream opened.
+    """
+    framing = RFC7395Framing(FramingRecorder())
+    if opened:
+        _feed(framing, OPEN)
+    return framing
+
+
+def _legacy():
+    return LegacyFraming(FramingRecorder())
+
+
+def _stream(root, element):
+    """
+    The stream an XmlStream gets from a header and one element: the
+    number of children of its root, parsed strictly.
+    """
+    return _strictStream(
+        [
+            root.toXml(closeElement=0).encode("utf-8"),
+            element.toXml().encode("utf-8"),
+            b"</" + root.toXml(closeElement=0).encode("utf-8")[1:].split(b" ", 1)[0] + b">",
+        ]
+    )
 
 _TOKEN = re.compile(r"<!\[CDATA\[.*?\]\]>|<[^>]*>|&[^;]*;|[^<&]+", re.S)
 
@@ -499,18 +533,69 @@ _CLOSE_CODES = {"unsupported-encoding": 1003, "policy-violation": 1009}
 
 
 
-def _legacyChildren(framing, opened, stanza):
+def _joined(children):
+    shaped = []
+    for child in children:
+        if isinstance(child, str):
+            if shaped and isinstance(shaped[-1], str):
+                shaped[-1] += child
+            else:
+                shaped.append(child)
+        else:
+            shaped.append(child)
+    return shaped
+
+
+def _shape(element):
     """
-    Count the children of the stream an XmlStream would get from a legacy
-    header, one stanza and the footer, parsed strictly.
+    An element as nested tuples: namespace, name, attributes (namespaced
+    ones as C{'uri local'}) and children, adjacent text joined.
     """
-    return _strictStream(
-        [
-            framing.streamBytes(opened, "jabber:client"),
-            framing.streamBytes(stanza, "jabber:client"),
-            framing.streamBytes(_CLOSED, "jabber:client"),
-        ]
+    attributes = sorted(
+        (" ".join(key) if isinstance(key, tuple) else key, value)
+        for key, value in element.attributes.items()
     )
+    children = _joined(
+        [child if isinstance(child, str) else _shape(child) for child in element.children]
+    )
+    return (element.uri, element.name, attributes, children)
+
+
+def _strictShape(data, default):
+    """
+    What a strict, namespace-aware parser sees in a standalone message,
+    as L{_shape} writes it; elements without a namespace take
+    C{default} unless they undeclare it (C{xmlns=''}).
+    """
+    parser = expat.ParserCreate(encoding="UTF-8", namespace_separator=" ")
+    parser.buffer_text = True
+    stack = [("", "", [], [])]
+    defaults = [default]
+
+    def namespace(prefix, uri):
+        if prefix is None:
+            defaults.append(uri or "")
+
+    def endNamespace(prefix):
+        if prefix is None:
+            defaults.pop()
+
+    def start(name, attrs):
+        uri, _, local = name.rpartition(" ")
+        stack.append((uri or defaults[-1], local, sorted(attrs.items()), []))
+
+    def end(name):
+        uri, local, attrs, children = stack.pop()
+        stack[-1][3].append((uri, local, attrs, _joined(children)))
+
+    parser.StartNamespaceDeclHandler = namespace
+    parser.EndNamespaceDeclHandler = endNamespace
+    parser.StartElementHandler = start
+    parser.EndElementHandler = end
+    parser.CharacterDataHandler = lambda text: stack[-1][3].append(text)
+    parser.Parse(data, True)
+    return [child for child in stack[0][3] if not isinstance(child, str)][0]
+
 
 class _AnyDomainAuthenticator(EchoAuthenticator):
     """
@@ -541,13 +626,12 @@ class FramingPropertyTests(unittest.TestCase):
         @return: the message, or L{None} after a L{FramingError}.
         """
         try:
-            message = parse(data)
+            kind, element = parse(data)
         except FramingError as e:
             self.assertIn(e.condition, CONDITIONS)
             return None
-        self.assertIsInstance(message, InboundMessage)
-        self.assertIn(message.kind, KINDS)
-        return message
+        self.assertIn(kind, KINDS)
+        return kind, element
 
     @_showFalsifyingExample
     @_FRAMING_SETTINGS
@@ -557,7 +641,8 @@ class FramingPropertyTests(unittest.TestCase):
         RFC 7395 framing answers any message with a known kind or a known
         stream error condition, never another exception.
         """
-        self.assertOutcome(RFC7395Framing().parseMessage, data)
+        framing = _rfc7395(opened=False)
+        self.assertOutcome(lambda data: _feed(framing, data), data)
 
     @_showFalsifyingExample
     @_FRAMING_SETTINGS
@@ -567,9 +652,9 @@ class FramingPropertyTests(unittest.TestCase):
         Legacy framing, after a stream header, answers any message with a
         known kind or a known stream error condition.
         """
-        framing = LegacyFraming()
-        self.assertEqual(framing.parseMessage(LEGACY_HEADER).kind, "open")
-        self.assertOutcome(framing.parseMessage, data)
+        framing = _legacy()
+        self.assertEqual(_feed(framing, LEGACY_HEADER)[0], "open")
+        self.assertOutcome(lambda data: _feed(framing, data), data)
 
     @_showFalsifyingExample
     @_FRAMING_SETTINGS
@@ -579,26 +664,28 @@ class FramingPropertyTests(unittest.TestCase):
         Legacy framing answers any first message (the stream header's
         place) with a known kind or a known stream error condition.
         """
-        self.assertOutcome(LegacyFraming().parseMessage, data)
+        framing = _legacy()
+        self.assertOutcome(lambda data: _feed(framing, data), data)
 
     @_showFalsifyingExample
     @_FRAMING_SETTINGS
     @given(_anyMessage(_ALL_CORPUS))
     def test_detectFramingAnyMessage(self, data):
         """
-        detectFraming answers any first message with a framing, whose
-        parseMessage then takes the same message as an C{'open'} or
-        refuses it with a known condition, or with a known stream error.
+        detectFraming answers any first message with a framing, which then
+        takes the same message as an C{'open'} or refuses it with a known
+        condition, or with a known stream error.
         """
         try:
-            framing = detectFraming(data)
+            framingClass = detectFraming(data)
         except FramingError as e:
             self.assertIn(e.condition, CONDITIONS)
             return
-        self.assertIsInstance(framing, (RFC7395Framing, LegacyFraming))
-        message = self.assertOutcome(framing.parseMessage, data)
-        if message is not None:
-            self.assertEqual(message.kind, "open")
+        self.assertIn(framingClass, (RFC7395Framing, LegacyFraming))
+        framing = framingClass(FramingRecorder())
+        outcome = self.assertOutcome(lambda data: _feed(framing, data), data)
+        if outcome is not None:
+            self.assertEqual(outcome[0], "open")
 
     @_showFalsifyingExample
     @_FRAMING_SETTINGS
@@ -606,26 +693,21 @@ class FramingPropertyTests(unittest.TestCase):
     @example(b"\xef\xbb\xbf<?xml version='1.0'?><presence xmlns='jabber:client'/>")
     def test_rfc7395AcceptedElementIsClean(self, data):
         """
-        Whatever RFC 7395 framing accepts as an element is one standalone
-        namespace-well-formed element free of restricted XML, and the bytes
-        it hands the XmlStream are exactly one clean child of the stream.
+        Whatever RFC 7395 framing accepts as an element was one standalone
+        namespace-well-formed element free of restricted XML, and the tree
+        it hands the XmlStream is the same element: exactly one clean child
+        of the stream, with the root's name.
         """
-        framing = RFC7395Framing()
+        framing = _rfc7395()
         try:
-            message = framing.parseMessage(data)
+            kind, element = _feed(framing, data)
         except FramingError:
             return
-        if message.kind != "element":
+        if kind != "element":
             return
-        strictParse(message.payload)
-        children = _strictStream(
-            [
-                framing.streamBytes(_OPENED, "jabber:client"),
-                framing.streamBytes(message, "jabber:client"),
-                framing.streamBytes(_CLOSED, "jabber:client"),
-            ]
-        )
-        self.assertEqual(children, 1)
+        body = data[3:] if data.startswith(b"\xef\xbb\xbf") else data
+        strictParse(body)
+        self.assertEqual(_shape(element), _strictShape(body, "jabber:client"))
 
     @_showFalsifyingExample
     @_FRAMING_SETTINGS
@@ -636,22 +718,15 @@ class FramingPropertyTests(unittest.TestCase):
         header is, within that header, exactly one clean child of the
         stream.
         """
-        framing = LegacyFraming()
-        opened = framing.parseMessage(LEGACY_HEADER)
+        framing = _legacy()
+        kind, root = _feed(framing, LEGACY_HEADER)
         try:
-            message = framing.parseMessage(data)
+            kind, element = _feed(framing, data)
         except FramingError:
             return
-        if message.kind != "element":
+        if kind != "element":
             return
-        children = _strictStream(
-            [
-                framing.streamBytes(opened, "jabber:client"),
-                framing.streamBytes(message, "jabber:client"),
-                framing.streamBytes(_CLOSED, "jabber:client"),
-            ]
-        )
-        self.assertEqual(children, 1)
+        self.assertEqual(_stream(root, element), 1)
 
     @_showFalsifyingExample
     @_FRAMING_SETTINGS
@@ -662,16 +737,16 @@ class FramingPropertyTests(unittest.TestCase):
         accepted after it, and header, stanza and footer as handed to the
         XmlStream form one clean document.
         """
-        framing = LegacyFraming()
+        framing = _legacy()
         try:
-            opened = framing.parseMessage(data)
+            kind, root = _feed(framing, data)
         except FramingError:
             return
-        if opened.kind != "open":
+        if kind != "open":
             return
-        stanza = framing.parseMessage(b"<message to='a@example.com'/>")
-        self.assertEqual(stanza.kind, "element")
-        self.assertEqual(_legacyChildren(framing, opened, stanza), 1)
+        kind, stanza = _feed(framing, b"<message to='a@example.com'/>")
+        self.assertEqual(kind, "element")
+        self.assertEqual(_stream(root, stanza), 1)
 
     @_showFalsifyingExample
     @_FRAMING_SETTINGS
@@ -679,23 +754,25 @@ class FramingPropertyTests(unittest.TestCase):
     def test_legacyHeaderNamespaces(self, default, prefixed):
         """
         Whatever namespaces a legacy stream header declares, once the header
-        is accepted a stanza relying on them is accepted and the stream the
-        XmlStream gets is clean.
+        is accepted a stanza relying on them is accepted, in exactly those
+        namespaces.
         """
-        framing = LegacyFraming()
+        framing = _legacy()
         header = (
             b"<stream:stream xmlns='" + _attributeValue(default) + b"' "
             b"xmlns:p='" + _attributeValue(prefixed) + b"' "
             b"xmlns:stream='http://etherx.jabber.org/streams' to='example.com'>"
         )
         try:
-            opened = framing.parseMessage(header)
+            kind, root = _feed(framing, header)
         except FramingError as e:
             self.assertIn(e.condition, CONDITIONS)
             return
-        stanza = framing.parseMessage(b"<message><p:x/></message>")
-        self.assertEqual(stanza.kind, "element")
-        self.assertEqual(_legacyChildren(framing, opened, stanza), 1)
+        kind, stanza = _feed(framing, b"<message><p:x/></message>")
+        self.assertEqual(kind, "element")
+        self.assertEqual(
+            (stanza.uri, stanza.firstChildElement().uri), (default, prefixed)
+        )
 
     @_showFalsifyingExample
     @_FRAMING_SETTINGS
@@ -707,8 +784,9 @@ class FramingPropertyTests(unittest.TestCase):
         names for that construct and place.
         """
         construct, region, data = case
+        framing = _rfc7395(opened=b"<open " not in data)
         with self.assertRaises(FramingError) as raised:
-            RFC7395Framing().parseMessage(data)
+            _feed(framing, data)
         self.assertEqual(raised.exception.condition, RFC_EXPECTED[construct, region])
 
     @_showFalsifyingExample
@@ -721,10 +799,10 @@ class FramingPropertyTests(unittest.TestCase):
         names for that construct and place.
         """
         construct, region, data = case
-        framing = LegacyFraming()
-        framing.parseMessage(LEGACY_HEADER)
+        framing = _legacy()
+        _feed(framing, LEGACY_HEADER)
         with self.assertRaises(FramingError) as raised:
-            framing.parseMessage(data)
+            _feed(framing, data)
         self.assertEqual(raised.exception.condition, LEGACY_EXPECTED[construct, region])
 
 
@@ -786,7 +864,7 @@ class ServerPropertyTests(unittest.TestCase):
         self.assertEqual(self.flushLoggedErrors(), [])
         self.assertEqual(client.transport.value(), b"")
 
-        legacy = isinstance(client.protocol.framing, LegacyFraming)
+        legacy = isinstance(client.connection.framing, LegacyFraming)
         texts = [payload for opcode, payload in sent if opcode == OP_TEXT]
         self.assertTrue(texts)
         if legacy:

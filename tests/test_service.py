@@ -46,7 +46,7 @@ from tests.servicehelpers import (
     writeCertificate,
 )
 from xmppws import _tls, tap
-from xmppws._connections import C2SFactory
+from xmppws.tcp import StreamCarrierFactory
 from xmppws.c2s.storage import Storage
 from xmppws.discovery import HostMeta, HostMetaJSON
 from xmppws.logs import ReadableFields, jsonObserver
@@ -89,7 +89,7 @@ class ServiceTreeTests(unittest.TestCase):
         listening = [(port, interface) for port, _, _, interface in self.reactor.tcpServers]
         self.assertEqual(listening, [(5280, "127.0.0.1"), (5222, "127.0.0.1")])
         self.assertIsInstance(self.reactor.tcpServers[0][1], Site)
-        self.assertIsInstance(self.reactor.tcpServers[1][1], C2SFactory)
+        self.assertIsInstance(self.reactor.tcpServers[1][1], StreamCarrierFactory)
         self.assertEqual(service.server.config.domains, ["localhost"])
 
     def test_componentPort(self):
@@ -267,6 +267,9 @@ class GracefulShutdownTests(unittest.TestCase):
         self.assertEqual(legacy.closeCode(), 1000)
         self.assertEqual([streamErrorCondition(e) for e in tcp.receive()], ["system-shutdown"])
         self.assertTrue(tcp.ended)
+        self.assertFalse(tcp.transport.disconnecting)
+        # RFC 6120 section 4.4: the server waits for the client's footer.
+        tcp.send(b"</stream:stream>")
         self.assertTrue(tcp.transport.disconnecting)
         self.assertEqual(stopped, [])
 
@@ -670,10 +673,10 @@ class LogTests(unittest.TestCase):
         client.send(CLOSE)
         client.closeWebSocket()
         client.lose()
-        starts = [formatEvent(e) for e in events if "open (origin" in formatEvent(e)]
-        self.assertEqual(len(starts), 1)
+        starts = [formatEvent(e) for e in events if formatEvent(e).endswith(" open")]
+        self.assertEqual(starts, ["XMPP over WebSocket from 127.0.0.1:4711 open"])
         [end] = self.endEvents(events)
-        self.assertEqual(str(end["peer"].host), "127.0.0.1")
+        self.assertEqual(end["peer"], "127.0.0.1:4711")
         self.assertEqual(end["origin"], "https://chat.example")
         self.assertEqual(end["framing"], "rfc7395")
         self.assertEqual(end["jid"], "alice@localhost/web")
@@ -686,7 +689,7 @@ class LogTests(unittest.TestCase):
     def test_tcpEvents(self):
         """
         A TCP connection logs its start and one end event with the same
-        fields.
+        fields, from the same code.
         """
         events = EventLoggingObserver.createWithCleanup(self, globalLogPublisher)
         service = startService(self)
@@ -697,6 +700,10 @@ class LogTests(unittest.TestCase):
         client.lose()
         starts = [formatEvent(e) for e in events if formatEvent(e).endswith(" open")]
         self.assertEqual(starts, ["XMPP over TCP from 127.0.0.1:4712 open"])
+        self.assertEqual(
+            [e["log_namespace"] for e in events if formatEvent(e).endswith(" open")],
+            ["xmppws.connection.XmlStreamConnection"],
+        )
         [end] = self.endEvents(events)
         self.assertEqual(end["peer"], "127.0.0.1:4712")
         self.assertEqual(end["framing"], "rfc6120")

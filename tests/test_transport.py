@@ -1,5 +1,5 @@
 """
-Tests for L{xmppws.transport.XmlStreamTransport}: the transport an
+Tests for L{xmppws.connection.XmlStreamConnection} as the transport an
 XmlStream sees, and flow control through it.
 """
 
@@ -11,7 +11,9 @@ from zope.interface import implementer
 from zope.interface.verify import verifyObject
 
 from tests.helpers import OPEN, WebSocketTestClient
-from xmppws.iwebsocket import IXMPPWebSocketTransport
+from twisted.internet.interfaces import ITLSTransport
+
+from xmppws.iwebsocket import IXMPPTransport
 
 MESSAGE = b"<message xmlns='jabber:client' to='a@example.com'><body>x</body></message>"
 
@@ -47,9 +49,9 @@ class TransportTests(unittest.TestCase):
 
     def test_interface(self):
         """
-        The transport provides L{IXMPPWebSocketTransport}.
+        The transport provides L{IXMPPTransport}.
         """
-        self.assertTrue(verifyObject(IXMPPWebSocketTransport, self.transport))
+        self.assertTrue(verifyObject(IXMPPTransport, self.transport))
 
     def test_details(self):
         """
@@ -62,10 +64,11 @@ class TransportTests(unittest.TestCase):
 
     def test_noStartTLS(self):
         """
-        The transport offers no C{startTLS}: STARTTLS never runs inside a
-        WebSocket.
+        The transport does not provide C{ITLSTransport}: STARTTLS never runs
+        inside a WebSocket.
         """
-        self.assertFalse(hasattr(self.transport, "startTLS"))
+        self.assertFalse(ITLSTransport.providedBy(self.transport))
+        self.assertRaises(RuntimeError, self.transport.startTLS, None)
 
     def test_writeSequence(self):
         """

@@ -29,7 +29,7 @@ from tests.helpers import (
     strictParse,
 )
 from xmppws.framing import NS_FRAMING, NS_STREAMS, NS_XMPP_STREAMS
-from xmppws.transport import StreamErrorSent
+from xmppws.connection import StreamErrorSent
 
 from twisted.internet.testing import EventLoggingObserver
 
@@ -373,10 +373,10 @@ class FramingTestsMixin:
         """
         self.client.open(self.header)
 
-        def broken(data):
+        def broken(element):
             raise RuntimeError("broken handler")
 
-        self.client.xmlStream.dataReceived = broken
+        self.client.xmlStream.setDispatchFn(broken)
         self.client.send(self.stanza)
         self.assertEqual(len(self.flushLoggedErrors(RuntimeError)), 1)
         self.assertStreamError("internal-server-error")
@@ -416,8 +416,10 @@ class FramingTestsMixin:
 
     def test_autoPing(self):
         """
-        The server pings every 25 seconds by default, and drops a peer that
-        does not answer within 10 seconds.
+        The server pings after 25 seconds of silence by default, and closes
+        the stream of a peer that does not answer within 10 seconds with
+        C{connection-timeout}; the connection is dropped when the closing
+        handshake times out too.
         """
         self.client.open(self.header)
         self.client.clock.advance(25)
@@ -427,6 +429,10 @@ class FramingTestsMixin:
         self.client.clock.advance(25)
         self.assertEqual([op for op, p in self.client.received()], [OP_PING])
         self.client.clock.advance(10)
+        self.client.received()
+        self.assertTrue(any(b"connection-timeout" in p for op, p in self.client.frames))
+        self.assertEqual(self.client.frames[-1][0], OP_CLOSE)
+        self.client.clock.advance(5)
         self.assertTrue(
             self.client.transport.disconnecting or self.client.transport.disconnected
         )
@@ -444,9 +450,9 @@ class FramingTestsMixin:
         self.assertEqual(len(fields), 1)
         end = fields[0]
         self.assertEqual(end["framing"], self.framingName)
-        self.assertEqual(end["peer"].host, "192.0.2.7")
+        self.assertEqual(end["peer"], "192.0.2.7:54321")
         self.assertIn("closed", end["reason"])
-        opened = [e for e in events if "origin" in e and "scheme" in e]
+        opened = [e for e in events if "origin" in e and "secure" in e]
         self.assertEqual(len(opened), 1)
 
 
@@ -580,12 +586,12 @@ class RFC7395Tests(FramingTestsMixin, XMLAssertionMixin, unittest.TestCase):
         A secure stream cannot be sent to a C{ws:} URI.
         """
         self.client.open(self.header)
-        self.client.protocol.secure = True
+        self.client.protocol.carrier.secure = True
         self.assertRaises(
-            ValueError, self.client.protocol.closeStream, "ws://other.example/ws"
+            ValueError, self.client.connection.closeStream, "ws://other.example/ws"
         )
         self.assertRaises(
-            ValueError, self.client.protocol.closeStream, "http://other.example/"
+            ValueError, self.client.connection.closeStream, "http://other.example/"
         )
 
     def test_streamErrorDeclaresPrefix(self):

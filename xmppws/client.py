@@ -3,69 +3,74 @@
 XMPP over WebSocket, client side: an Autobahn WebSocket client protocol
 that carries the stream of an unmodified Twisted Words client
 C{XmlStream}, such as tx-xmpp's C{XMPPClient} streams or Twisted's
-C{XMPPClientFactory}.
+C{XMPPClientFactory}, through the same connection as the server side
+(L{xmppws.connection.XmlStreamConnection}, initiating).
 """
 
 from autobahn.twisted.websocket import WebSocketClientFactory, WebSocketClientProtocol
 from twisted.internet.defer import Deferred
 from twisted.internet.error import ConnectionLost
 
-from xmppws._adapter import XMPPWebSocketMixin
+from xmppws._carrier import CarrierCallbacks, ReactorTimer, WebSocketCarrier
+from xmppws.connection import ConnectionFactory
 from xmppws.framing import LegacyFraming, RFC7395Framing
 
-__all__ = ["XMPPWebSocketClientFactory", "XMPPWebSocketClientProtocol"]
+__all__ = ["FRAMINGS", "XMPPWebSocketClientFactory", "XMPPWebSocketClientProtocol"]
 
 FRAMINGS = {"rfc7395": RFC7395Framing, "legacy": LegacyFraming}
 
 
-class XMPPWebSocketClientProtocol(XMPPWebSocketMixin, WebSocketClientProtocol):
+class XMPPWebSocketClientProtocol(CarrierCallbacks, WebSocketClientProtocol):
     """
     A WebSocket client connection carrying one XMPP stream.
+
+    @ivar connection: the L{xmppws.connection.XmlStreamConnection}, once
+        open.
+    @ivar failure: why the WebSocket did not open, if it did not.
     """
 
-    initiating = True
+    connection = None
+    failure = None
 
     def onConnect(self, response):
         if response.protocol != "xmpp":
-            self.closeReason = "server did not select the xmpp subprotocol"
+            self.failure = "the server did not select the xmpp subprotocol"
             self.dropConnection(abort=True)
 
     def onOpen(self):
-        self.framing = FRAMINGS[self.factory.framingName]()
-        self.secure = self.factory.isSecure
-        self._startXmlStream(self.transport.getPeer(), self.transport.getHost())
-        self.factory._opened(self.xmlStream)
-
-    def onMessageBegin(self, isBinary):
-        WebSocketClientProtocol.onMessageBegin(self, isBinary)
-        if isBinary:
-            self._sendStreamError(
-                "unsupported-encoding", "XMPP travels in WebSocket text frames only.", 1003
-            )
-
-    def onMessage(self, payload, isBinary):
-        if not isBinary:
-            self._xmppMessageReceived(payload)
+        factory = self.factory
+        self.carrier = WebSocketCarrier(
+            self,
+            self.transport.getPeer(),
+            factory.isSecure,
+            factory.origin,
+            factory.resource,
+            factory.maxMessageSize,
+        )
+        connection = self.connection = factory.connectionFactory.buildProtocol(
+            self.transport.getPeer()
+        )
+        self.carrier.attach(connection)
+        factory._opened(connection.xmlStream)
 
     def onClose(self, wasClean, code, reason):
-        if self.xmppTransport is None:
+        if self.carrier is None:
             self.factory._failed(
                 ConnectionLost(
                     "WebSocket handshake failed: %s"
-                    % (self.closeReason or self.wasNotCleanReason or reason,)
+                    % (self.failure or self.wasNotCleanReason or reason,)
                 )
             )
             return
-        self._xmlStreamLost(wasClean, code)
-        self._logEnd(code)
+        CarrierCallbacks.onClose(self, wasClean, code, reason)
 
 
 class XMPPWebSocketClientFactory(WebSocketClientFactory):
     """
     Connect one C{XmlStream} to an XMPP WebSocket server.
 
-    @ivar xmlStreamFactory: builds the C{XmlStream} once the WebSocket is
-        open.
+    @ivar connectionFactory: the L{xmppws.connection.ConnectionFactory},
+        initiating, around the C{XmlStream} factory.
     @ivar framingName: C{'rfc7395'} (default) or C{'legacy'} (draft-00).
     @ivar deferred: fires with the C{XmlStream} once the WebSocket is
         open, or fails if it never opens.
@@ -81,7 +86,7 @@ class XMPPWebSocketClientFactory(WebSocketClientFactory):
         reactor=None,
         framing="rfc7395",
         origin=None,
-        contentNamespace="jabber:client",
+        contentNamespace=None,
         lang=None,
         maxMessageSize=256 * 1024,
         pingInterval=0,
@@ -92,18 +97,31 @@ class XMPPWebSocketClientFactory(WebSocketClientFactory):
         WebSocketClientFactory.__init__(
             self, url, protocols=["xmpp"], origin=origin, reactor=reactor
         )
-        self.xmlStreamFactory = xmlStreamFactory
+        self._batched_timer = ReactorTimer(self.reactor)
         self.framingName = framing
         self.maxMessageSize = maxMessageSize
-        self.contentNamespace = contentNamespace
-        self.lang = lang
+        self.connectionFactory = ConnectionFactory(
+            xmlStreamFactory,
+            self.reactor,
+            contentNamespace=contentNamespace,
+            lang=lang,
+            initiating=True,
+            framing=FRAMINGS[framing],
+            openTimeout=0,
+            pingInterval=pingInterval,
+            pingTimeout=pingTimeout,
+            maxElementSize=maxMessageSize,
+        )
         self.deferred = Deferred()
         self.setProtocolOptions(
             maxFramePayloadSize=maxMessageSize,
-            autoPingInterval=pingInterval,
-            autoPingTimeout=pingTimeout if pingInterval else 0,
+            autoPingInterval=0,
             failByDrop=False,
         )
+
+    @property
+    def xmlStreamFactory(self):
+        return self.connectionFactory.xmlStreamFactory
 
     def _opened(self, xmlStream):
         if not self.deferred.called:
@@ -120,7 +138,7 @@ class XMPPWebSocketClientFactory(WebSocketClientFactory):
         self._failed(reason)
 
     def startFactory(self):
-        self.xmlStreamFactory.doStart()
+        self.connectionFactory.doStart()
 
     def stopFactory(self):
-        self.xmlStreamFactory.doStop()
+        self.connectionFactory.doStop()

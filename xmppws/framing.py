@@ -1,26 +1,30 @@
 # -*- test-case-name: tests.test_framing -*-
 """
-The two ways XMPP travels in WebSocket messages.
+The ways an XMPP stream travels: in WebSocket messages (RFC 7395, and the
+older draft-ietf-xmpp-websocket-00) and as RFC 6120 bytes on TCP.
 
-L{RFC7395Framing} is RFC 7395: every message is a standalone XML document,
-the stream header is C{<open/>} and the footer C{<close/>}.
-L{LegacyFraming} is draft-ietf-xmpp-websocket-00: the classic
-C{<stream:stream>} header is a message of its own, left unclosed, and
-stanzas inherit its namespaces.  L{detectFraming} picks one from a client's
-first message.
+L{RFC7395Framing}: every message is a standalone XML document, the stream
+header is C{<open/>} and the footer C{<close/>}.  L{LegacyFraming}: the
+classic C{<stream:stream>} header is a message of its own, left unclosed,
+and stanzas inherit its namespaces.  L{StreamFraming}: RFC 6120 over TCP.
+L{detectFraming} picks a WebSocket framing from a client's first message.
 
-Inbound messages are checked here with a strict, namespace-aware expat
-parser before any of their bytes reach an C{XmlStream}: one complete
-element per message, RFC 6120 restricted XML, namespace well-formedness.
+Inbound, a framing checks what the peer sends (one complete element per
+message, RFC 6120 restricted XML, namespace well-formedness, the order of
+header, elements and footer) and builds the elements the C{XmlStream}
+consumes in the same expat pass (L{xmppws._parser}).  Outbound, it turns
+what the C{XmlStream} wrote into messages: an element the C{XmlStream}
+serialised whole is sent as written, with only the namespace declarations
+a standalone document needs added.
 """
 
 import re
-from dataclasses import dataclass, field
 from xml.parsers import expat
 
 from twisted.words.xish import domish
 from zope.interface import implementer
 
+from xmppws._parser import ElementParser, FramingError, expatError, newExpatParser
 from xmppws.iwebsocket import IFraming
 
 __all__ = [
@@ -29,10 +33,11 @@ __all__ = [
     "NS_XML",
     "NS_XMPP_STREAMS",
     "FramingError",
-    "InboundMessage",
-    "RFC7395Framing",
     "LegacyFraming",
+    "RFC7395Framing",
+    "StreamFraming",
     "detectFraming",
+    "scanElement",
     "streamErrorElement",
 ]
 
@@ -48,134 +53,10 @@ _XML_DECLARATION = re.compile(
     rb"""(\s+encoding\s*=\s*(['"])[A-Za-z][A-Za-z0-9._-]*\3)?"""
     rb"""(\s+standalone\s*=\s*(['"])(yes|no)\5)?\s*\?>"""
 )
-
-
-class FramingError(Exception):
-    """
-    An inbound message that must end the stream.
-
-    @ivar condition: the RFC 6120 stream error condition to send, such as
-        C{'not-well-formed'} or C{'restricted-xml'}.
-    @type condition: L{str}
-    @ivar text: a human-readable explanation; never contains peer input.
-    @type text: L{str}
-    """
-
-    def __init__(self, condition, text):
-        Exception.__init__(self, condition, text)
-        self.condition = condition
-        self.text = text
-
-
-@dataclass
-class InboundMessage:
-    """
-    One inbound WebSocket message, checked.
-
-    @ivar kind: C{'open'} (stream header), C{'close'} (stream footer),
-        C{'element'} (a stanza or other top-level element) or C{'empty'}
-        (whitespace only, to be ignored).
-    @ivar payload: the message without any XML declaration.
-    @ivar attributes: for C{'open'} and C{'close'}, the element's
-        attributes, keyed by local name (C{xml:lang} as C{'xml:lang'}).
-    """
-
-    kind: str
-    payload: bytes = b""
-    attributes: dict = field(default_factory=dict)
-
-
-EMPTY = InboundMessage("empty")
-
-
-def _refuse(condition, text):
-    def handler(*args):
-        raise FramingError(condition, text)
-
-    return handler
-
-
-def _newParser(prefixes=False):
-    """
-    Create an expat parser that enforces RFC 6120 restricted XML.
-
-    @param prefixes: report the prefix of each element name too.
-    @rtype: L{xml.parsers.expat.XMLParserType}
-    """
-    parser = expat.ParserCreate(encoding="UTF-8", namespace_separator=" ")
-    parser.namespace_prefixes = prefixes
-    parser.SetParamEntityParsing(expat.XML_PARAM_ENTITY_PARSING_NEVER)
-    parser.StartDoctypeDeclHandler = _refuse(
-        "restricted-xml", "Document type declarations are not allowed in XMPP."
-    )
-    parser.EntityDeclHandler = _refuse(
-        "restricted-xml", "Entity declarations are not allowed in XMPP."
-    )
-    parser.ProcessingInstructionHandler = _refuse(
-        "restricted-xml", "Processing instructions are not allowed in XMPP."
-    )
-    parser.CommentHandler = _refuse(
-        "restricted-xml", "Comments are not allowed in XMPP."
-    )
-    return parser
-
-
-_UNDEFINED_ENTITY = expat.errors.codes[expat.errors.XML_ERROR_UNDEFINED_ENTITY]
-
-
-def _parse(parser, *chunks):
-    """
-    Feed chunks to C{parser}, the last one as final, mapping expat errors
-    to L{FramingError}.
-    """
-    try:
-        for chunk in chunks[:-1]:
-            parser.Parse(chunk, False)
-        parser.Parse(chunks[-1], True)
-    except expat.ExpatError as e:
-        raise _framingError(e)
-
-
-def _framingError(e):
-    """
-    Translate an expat error into the stream error it calls for.
-
-    @type e: L{expat.ExpatError}
-    @rtype: L{FramingError}
-    """
-    if e.code == _UNDEFINED_ENTITY:
-        return FramingError(
-            "restricted-xml", "Only the five predefined XML entities are allowed."
-        )
-    return FramingError(
-        "not-well-formed",
-        "The message is not a well-formed XML element: %s."
-        % (expat.errors.messages[e.code],),
-    )
-
-
-def _splitName(name):
-    """
-    Split an expat name C{'uri local [prefix]'} into C{(uri, local)}.
-    """
-    parts = name.split(" ")
-    if len(parts) == 1:
-        return None, parts[0]
-    return parts[0], parts[1]
-
-
-def _localAttributes(attrs):
-    """
-    Key attributes by local name, C{xml:lang} as C{'xml:lang'}.
-    """
-    result = {}
-    for name, value in attrs.items():
-        uri, local = _splitName(name)
-        if uri == NS_XML:
-            result["xml:" + local] = value
-        elif uri is None:
-            result[local] = value
-    return result
+_TAG = re.compile(rb"""<(/?)([^\s/>]+)((?:[^>"']|"[^"]*"|'[^']*')*?)(/?)>""")
+_XMLNS = re.compile(rb"""\sxmlns\s*=""")
+_UNKNOWN_REFERENCE = re.compile(rb"&(?!(?:amp|lt|gt|quot|apos|#[0-9]+|#x[0-9a-fA-F]+);)")
+_XMLNS_STREAM = re.compile(rb"""\sxmlns:stream\s*=""")
 
 
 def _withoutBOM(data):
@@ -183,6 +64,28 @@ def _withoutBOM(data):
     Drop a leading UTF-8 byte order mark.
     """
     return data[3:] if data[:3] == _BOM else data
+
+
+def _stripDeclaration(data, leadingSpace=False):
+    """
+    Remove a leading XML declaration.
+
+    @param leadingSpace: also after whitespace (draft-00 is lenient).
+    @raise FramingError: if the message starts with a malformed one.
+    """
+    if data[:5] == b"<?xml" or (leadingSpace and data.lstrip()[:5] == b"<?xml"):
+        match = _XML_DECLARATION.match(data)
+        if match is None:
+            raise FramingError("not-well-formed", "Malformed XML declaration.")
+        return data[match.end() :]
+    return data
+
+
+def _refuseDoctype(data):
+    if data.lstrip()[:9] == b"<!DOCTYPE":
+        raise FramingError(
+            "restricted-xml", "Document type declarations are not allowed in XMPP."
+        )
 
 
 def _attribute(value):
@@ -201,93 +104,62 @@ def _attribute(value):
     return "'%s'" % (value,)
 
 
-def _stripDeclaration(data):
+def scanElement(data):
     """
-    Remove a leading XML declaration.
+    Check, without parsing, that C{data} is one complete element as an
+    C{XmlStream} serialises it: tags that nest and match, no text outside
+    the element, no comments, processing instructions or CDATA.
 
-    @raise FramingError: if the message starts with a malformed one.
+    It reads tags only, so it is no well-formedness check; it tells the
+    output of C{Element.toXml()} from partial or several elements written
+    as raw strings, and from references to entities XML does not define.
+
+    @type data: L{bytes}
+    @return: the root's qualified name and the text of its start tag
+        after the name (its attributes), or L{None}.
+    @rtype: L{tuple} of (L{bytes}, L{bytes}) or L{None}
     """
-    if data.lstrip()[:5] == b"<?xml":
-        match = _XML_DECLARATION.match(data)
-        if match is None:
-            raise FramingError("not-well-formed", "Malformed XML declaration.")
-        return data[match.end() :]
-    return data
-
-
-def _firstElement(data):
-    """
-    Find the name of the first element of a message.
-
-    @return: C{(uri, local)} of the first element.
-    @raise FramingError: if the message is not XML.
-    """
-    parser = _newParser()
-    found = []
-
-    def start(name, attrs):
-        found.append(name)
-        parser.StartElementHandler = None
-
-    parser.StartElementHandler = start
-    try:
-        parser.Parse(data, False)
-    except FramingError:
-        raise
-    except expat.ExpatError:
-        pass
-    if not found:
-        raise FramingError(
-            "not-well-formed", "The first message does not start with an element."
-        )
-    return _splitName(found[0])
-
-
-def _refuseOutput(*args):
-    raise ValueError("not plain element output")
-
-
-def _oneElement(data):
-    """
-    Check, without namespace processing, that C{data} is exactly one
-    complete element with no comments or processing instructions.
-
-    @return: the root's qualified name and attributes, or L{None}.
-    """
-    if data[:1] != b"<" or data[1:2] in (b"/", b"?", b"!"):
+    if data[:1] != b"<":
         return None
-    parser = expat.ParserCreate("UTF-8")
-    root = []
-
-    def start(name, attrs):
-        root.append((name, attrs))
-        parser.StartElementHandler = None
-
-    parser.StartElementHandler = start
-    parser.CommentHandler = _refuseOutput
-    parser.ProcessingInstructionHandler = _refuseOutput
-    try:
-        parser.Parse(data, True)
-    except (expat.ExpatError, ValueError):
+    if b"&" in data and _UNKNOWN_REFERENCE.search(data):
         return None
-    return root[0] if root else None
+    stack = []
+    root = None
+    end = len(data)
+    for match in _TAG.finditer(data):
+        closing, name, attributes, empty = match.groups()
+        if name[:1] in (b"!", b"?"):
+            return None
+        if root is None:
+            if match.start() != 0 or closing:
+                return None
+            root = (name, attributes)
+        elif not stack:
+            return None
+        if closing:
+            if stack.pop() != name:
+                return None
+        elif not empty:
+            stack.append(name)
+        if not stack:
+            return root if match.end() == end else None
+    return None
 
 
 def detectFraming(data):
     """
-    Choose the framing from a client's first message.
+    Choose the framing from a client's first WebSocket message.
 
-    @param data: the first WebSocket message.
+    @param data: the first message.
     @type data: L{bytes}
-    @return: a new framing for the connection.
-    @rtype: L{IFraming} provider
+    @return: the framing class, L{RFC7395Framing} or L{LegacyFraming}.
     @raise FramingError: if the message opens neither framing.
     """
     uri, local = _firstElement(_withoutBOM(data))
     if (uri, local) == (NS_FRAMING, "open"):
-        return RFC7395Framing()
+        return RFC7395Framing
     if (uri, local) == (NS_STREAMS, "stream"):
-        return LegacyFraming()
+        return LegacyFraming
     if local in ("open", "stream"):
         raise FramingError(
             "invalid-namespace",
@@ -299,14 +171,39 @@ def detectFraming(data):
     )
 
 
+def _firstElement(data):
+    """
+    Find the name of the first element of a message.
+
+    @return: C{(uri, local)} of the first element.
+    @raise FramingError: if the message is not XML.
+    """
+    parser = newExpatParser()
+    found = []
+
+    def start(name, attrs):
+        found.append(name)
+        parser.StartElementHandler = None
+
+    parser.StartElementHandler = start
+    try:
+        parser.Parse(data, False)
+    except expat.ExpatError:
+        pass
+    if not found:
+        raise FramingError(
+            "not-well-formed", "The first message does not start with an element."
+        )
+    uri, _, local = found[0].rpartition(" ")
+    return uri or None, local
+
+
 def streamErrorElement(condition, text=None):
     """
     Build a C{<stream:error/>} element.
 
     @param condition: an RFC 6120 stream error condition.
-    @type condition: L{str}
     @param text: optional explanation.
-    @type text: L{str} or L{None}
     @rtype: L{domish.Element}
     """
     element = domish.Element((NS_STREAMS, "error"))
@@ -316,58 +213,126 @@ def streamErrorElement(condition, text=None):
     return element
 
 
+def _headerOf(element, namespace):
+    """
+    The C{stream:stream} element an C{XmlStream} expects for an RFC 7395
+    C{<open/>}.
+    """
+    root = domish.Element(
+        (NS_STREAMS, "stream"), namespace, localPrefixes={"stream": NS_STREAMS}
+    )
+    for key in _HEADER_ATTRIBUTES:
+        value = element.attributes.get(key)
+        if value is not None:
+            root[key] = value
+    lang = element.attributes.get((NS_XML, "lang"))
+    if lang is not None:
+        root[(NS_XML, "lang")] = lang
+    return root
+
+
+class _MessageFraming:
+    """
+    What both WebSocket framings share: one element per message, read in
+    the context of the stream, and the order of header and elements.
+
+    @ivar _parser: the L{ElementParser} of the current stream, or L{None}
+        before its header.
+    @ivar _awaitingHeader: C{True} until the peer's header arrives, and
+        again after a restart.
+    """
+
+    messageOriented = True
+
+    def __init__(self, receiver, namespace="jabber:client"):
+        """
+        @param receiver: told what the peer's stream holds, an
+            L{xmppws.iwebsocket.IFramingReceiver}.
+        @param namespace: the stream's content namespace, which RFC 7395
+            stanzas take when they declare none.
+        """
+        self._receiver = receiver
+        self._namespace = namespace
+        self._parser = None
+        self._awaitingHeader = True
+
+    def restart(self):
+        self._awaitingHeader = True
+
+    def _oneElement(self, body):
+        """
+        Read a message that must hold exactly one element.
+        """
+        _refuseDoctype(body)
+        parser = self._parser
+        parser.feed(body)
+        collected = parser.collected
+        if parser.depth != 1 or len(collected) != 1:
+            raise FramingError(
+                "not-well-formed", "A message must hold exactly one XML element."
+            )
+        return collected.pop()
+
+    def _element(self, element):
+        if self._awaitingHeader:
+            raise FramingError(
+                "bad-format", "A stream header (<open/>) was expected here."
+            )
+        self._receiver.elementReceived(element)
+
+    def treeMessage(self, element, namespace):
+        return element.toXml(prefixes={NS_STREAMS: "stream"}).encode("utf-8")
+
+
 @implementer(IFraming)
-class RFC7395Framing:
+class RFC7395Framing(_MessageFraming):
     """
     RFC 7395 framing: every message a standalone XML document.
     """
 
     name = "rfc7395"
 
-    def parseMessage(self, data):
+    def dataReceived(self, data):
         data = _withoutBOM(data)
         if not data.strip():
-            return EMPTY
-        parser = _newParser()
-        root = []
-
-        def start(name, attrs):
-            root.append((name, attrs, parser.CurrentByteIndex))
-            parser.StartElementHandler = None
-
-        parser.StartElementHandler = start
-        _parse(parser, data)
-        name, attrs, offset = root[0]
-        uri, local = _splitName(name)
-        if uri == NS_FRAMING:
-            if local in ("open", "close"):
-                return InboundMessage(local, data, _localAttributes(attrs))
+            return
+        body = _stripDeclaration(data)
+        stripped = body.strip(b" \t\r\n")
+        if stripped[:1] != b"<" or stripped[-1:] != b">":
+            # A standalone document has nothing but whitespace around its
+            # element (no text, no references).
             raise FramingError(
-                "bad-format", "Only <open/> and <close/> belong to the framing namespace."
+                "not-well-formed", "A message must hold exactly one XML element."
             )
-        if uri == NS_STREAMS and local == "stream":
+        if self._parser is None:
+            self._parser = ElementParser(
+                context=b"<w xmlns=%s>" % (_attribute(self._namespace).encode("utf-8"),),
+                collect=True,
+                standalone=True,
+            )
+        element = self._oneElement(body)
+        if element.uri == NS_FRAMING:
+            if element.name == "open":
+                if not self._awaitingHeader:
+                    raise FramingError(
+                        "bad-format", "The stream may only be restarted after SASL or TLS."
+                    )
+                self._awaitingHeader = False
+                self._receiver.streamOpened(_headerOf(element, self._namespace))
+            elif element.name == "close":
+                self._receiver.streamClosed()
+            else:
+                raise FramingError(
+                    "bad-format",
+                    "Only <open/> and <close/> belong to the framing namespace.",
+                )
+            return
+        if (element.uri, element.name) == (NS_STREAMS, "stream"):
             raise FramingError(
                 "bad-format",
                 "This stream uses RFC 7395 framing: send <open/>, not a stream header.",
             )
-        if offset and data.lstrip()[:5] == b"<?xml":
-            data = data[offset:]
-        return InboundMessage("element", data)
-
-    def streamBytes(self, message, namespace):
-        if message.kind == "element":
-            return message.payload
-        if message.kind == "close":
-            return b"</stream:stream>"
-        header = domish.Element((NS_STREAMS, "stream"), namespace)
-        for key in _HEADER_ATTRIBUTES:
-            if key in message.attributes:
-                header[key] = message.attributes[key]
-        if "xml:lang" in message.attributes:
-            header[(NS_XML, "lang")] = message.attributes["xml:lang"]
-        return header.toXml(prefixes={NS_STREAMS: "stream"}, closeElement=0).encode(
-            "utf-8"
-        )
+        self._element(element)
 
     def headerMessage(self, root, initiating, lang):
         element = domish.Element((NS_FRAMING, "open"))
@@ -381,26 +346,23 @@ class RFC7395Framing:
             element[(NS_XML, "lang")] = streamLang
         return element.toXml().encode("utf-8")
 
-    def elementMessage(self, element, namespace):
-        return element.toXml(prefixes={NS_STREAMS: "stream"}).encode("utf-8")
-
-    def rawElementMessage(self, data, namespace):
-        found = _oneElement(data)
+    def elementMessage(self, data, namespace):
+        found = scanElement(data)
         if found is None:
             return None
-        qname, attrs = found
-        prefix, colon, _ = qname.partition(":")
-        if colon and prefix != "stream":
+        qname, attributes = found
+        prefix, colon, _ = qname.partition(b":")
+        if colon and prefix != b"stream":
             return None
-        declarations = ""
-        if "xmlns" not in attrs:
-            declarations += " xmlns=" + _attribute(namespace)
-        if "xmlns:stream" not in attrs and (colon or b"stream:" in data):
-            declarations += " xmlns:stream='%s'" % (NS_STREAMS,)
+        declarations = b""
+        if not _XMLNS.search(attributes):
+            declarations += b" xmlns=" + _attribute(namespace).encode("utf-8")
+        if (colon or b"stream:" in data) and not _XMLNS_STREAM.search(attributes):
+            declarations += b" xmlns:stream='" + NS_STREAMS.encode("ascii") + b"'"
         if not declarations:
             return data
-        cut = 1 + len(qname.encode("utf-8"))
-        return data[:cut] + declarations.encode("utf-8") + data[cut:]
+        cut = 1 + len(qname)
+        return data[:cut] + declarations + data[cut:]
 
     def closeMessage(self, seeOtherURI=None):
         element = domish.Element((NS_FRAMING, "close"))
@@ -410,16 +372,14 @@ class RFC7395Framing:
 
 
 @implementer(IFraming)
-class LegacyFraming:
+class LegacyFraming(_MessageFraming):
     """
     draft-ietf-xmpp-websocket-00 framing: an unclosed stream header as a
     message of its own, then one stanza per message.
 
-    Stanzas may rely on the namespaces the peer's header declared, so the
-    framing keeps them; use one instance per connection.
+    Stanzas may rely on the namespaces the peer's header declared; they
+    are read in the context of that header.
 
-    @ivar _context: the start and end of a wrapper element that declares
-        the namespaces of the peer's last header, used to check stanzas.
     @ivar _qname: the qualified name of the peer's stream header.
     @ivar _outPrefix: the prefix of the streams namespace in this side's
         header, used for the elements and the footer sent after it.
@@ -427,15 +387,13 @@ class LegacyFraming:
 
     name = "legacy"
 
-    def __init__(self):
-        self._context = None
+    def __init__(self, receiver, namespace="jabber:client"):
+        _MessageFraming.__init__(self, receiver, namespace)
         self._qname = b"stream:stream"
         self._outPrefix = "stream"
 
-    def _isHeader(self, data):
-        if self._context is None:
-            return True
-        body = _stripDeclaration(data).lstrip()
+    def _isHeader(self, body):
+        body = body.lstrip()
         tag = b"<" + self._qname
         return body.startswith(tag) and body[len(tag) : len(tag) + 1] in (
             b" ",
@@ -452,18 +410,33 @@ class LegacyFraming:
             return False
         return body.endswith(b">") and body[2:-1].strip() == self._qname
 
-    def parseMessage(self, data):
+    def dataReceived(self, data):
         data = _withoutBOM(data)
         if not data.strip():
-            return EMPTY
-        if self._context is not None and self._isFooter(data):
-            return InboundMessage("close")
-        if self._isHeader(data):
-            return self._parseHeader(data)
-        return self._parseElement(data)
+            return
+        if self._parser is not None and self._isFooter(data):
+            self._receiver.streamClosed()
+            return
+        if self._parser is None or self._isHeader(_stripDeclaration(data, True)):
+            if not self._awaitingHeader:
+                raise FramingError(
+                    "bad-format", "The stream may only be restarted after SASL or TLS."
+                )
+            root = self._parseHeader(data)
+            self._awaitingHeader = False
+            self._receiver.streamOpened(root)
+            return
+        self._element(self._oneElement(_stripDeclaration(data, True)))
 
     def _parseHeader(self, data):
-        parser = _newParser(prefixes=True)
+        """
+        Read a stream header message, and prepare the context later
+        stanzas are read in.
+
+        @return: the header as an element.
+        """
+        parser = newExpatParser()
+        parser.namespace_prefixes = True
         state = {"root": None, "ended": False, "extra": False}
         declared = []
 
@@ -491,7 +464,7 @@ class LegacyFraming:
         try:
             parser.Parse(data, False)
         except expat.ExpatError as e:
-            raise _framingError(e)
+            raise expatError(e) from None
         if state["root"] is None:
             raise FramingError("not-well-formed", "Incomplete stream header.")
         name, attrs = state["root"]
@@ -506,60 +479,32 @@ class LegacyFraming:
             )
         prefix = prefix[0].encode("utf-8") if prefix else b""
         qname = (prefix + b":stream") if prefix else b"stream"
-        if state["ended"]:
-            _parse(parser, b"")
-            body = data.rstrip()
-            if body.endswith(b"/>"):
-                payload = body[:-2] + b">"
-            else:
-                payload = body[: body.rindex(b"</")]
-        else:
-            _parse(parser, b"</" + qname + b">")
-            payload = data
-        wrapper = "<w"
+        try:
+            parser.Parse(b"" if state["ended"] else b"</" + qname + b">", True)
+        except expat.ExpatError as e:
+            raise expatError(e) from None
+        context = "<w"
+        prefixes = {}
+        default = ""
         for declPrefix, declURI in declared:
             name = "xmlns" if declPrefix is None else "xmlns:" + declPrefix
-            wrapper += " %s=%s" % (name, _attribute(declURI or ""))
-        self._context = ((wrapper + ">").encode("utf-8"), b"</w>")
+            context += " %s=%s" % (name, _attribute(declURI or ""))
+            if declPrefix is None:
+                default = declURI or ""
+            else:
+                prefixes[declPrefix] = declURI
+        self._parser = ElementParser(
+            context=(context + ">").encode("utf-8"), collect=True
+        )
         self._qname = qname
-        return InboundMessage("open", payload, _localAttributes(attrs))
-
-    def _parseElement(self, data):
-        body = _stripDeclaration(data)
-        if body.lstrip()[:9] == b"<!DOCTYPE":
-            raise FramingError(
-                "restricted-xml", "Document type declarations are not allowed in XMPP."
-            )
-        parser = _newParser()
-        state = {"depth": 0, "count": 0, "text": False}
-
-        def start(name, attrs):
-            state["depth"] += 1
-            if state["depth"] == 2:
-                state["count"] += 1
-
-        def end(name):
-            state["depth"] -= 1
-
-        def text(data):
-            if state["depth"] == 1 and data.strip():
-                state["text"] = True
-
-        parser.StartElementHandler = start
-        parser.EndElementHandler = end
-        parser.CharacterDataHandler = text
-        opening, closing = self._context
-        _parse(parser, opening, body, closing)
-        if state["count"] != 1 or state["text"]:
-            raise FramingError(
-                "not-well-formed", "A message must hold exactly one XML element."
-            )
-        return InboundMessage("element", body)
-
-    def streamBytes(self, message, namespace):
-        if message.kind == "close":
-            return b"</" + self._qname + b">"
-        return message.payload
+        root = domish.Element((NS_STREAMS, "stream"), default, localPrefixes=prefixes)
+        for key, value in attrs.items():
+            parts = key.split(" ")
+            if len(parts) == 1:
+                root[key] = value
+            else:
+                root[(parts[0], parts[1])] = value
+        return root
 
     def headerMessage(self, root, initiating, lang):
         if (
@@ -578,10 +523,10 @@ class LegacyFraming:
         self._outPrefix = prefix
         return root.toXml(closeElement=0).encode("utf-8")
 
-    def rawElementMessage(self, data, namespace):
-        return data if _oneElement(data) is not None else None
+    def elementMessage(self, data, namespace):
+        return data if scanElement(data) is not None else None
 
-    def elementMessage(self, element, namespace):
+    def treeMessage(self, element, namespace):
         return element.toXml(
             prefixes={NS_STREAMS: self._outPrefix},
             defaultUri=namespace,
@@ -590,3 +535,75 @@ class LegacyFraming:
 
     def closeMessage(self, seeOtherURI=None):
         return ("</%s:stream>" % (self._outPrefix,)).encode("utf-8")
+
+
+@implementer(IFraming)
+class StreamFraming:
+    """
+    RFC 6120 over TCP: one XML document per stream, read as it arrives;
+    what the C{XmlStream} writes goes out unchanged.
+
+    @ivar maxElementSize: bytes one top-level element may take (counted
+        from the end of the previous one), or 0 for no limit.
+    """
+
+    name = "rfc6120"
+    messageOriented = False
+
+    def __init__(self, receiver, namespace="jabber:client", maxElementSize=0):
+        self._receiver = receiver
+        self.maxElementSize = maxElementSize
+        self._parser = None
+
+    def dataReceived(self, data):
+        while data:
+            if self._parser is None:
+                self._parser = ElementParser(self, maxElementSize=self.maxElementSize)
+            data = self._parser.feed(data)
+            if data is not None:
+                self._parser = None
+
+    def restart(self):
+        if self._parser is not None:
+            self._parser.stop()
+
+    # The parser's receiver: the stream header is checked here.
+
+    def streamStarted(self, root):
+        if (root.uri, root.name) != (NS_STREAMS, "stream"):
+            raise FramingError(
+                "invalid-namespace"
+                if root.name == "stream"
+                else "bad-format",
+                "The stream must open with a stream header "
+                "(<stream:stream xmlns:stream='%s'>)." % (NS_STREAMS,),
+            )
+        self._receiver.streamOpened(root)
+
+    def elementReceived(self, element):
+        self._receiver.elementReceived(element)
+
+    def streamEnded(self):
+        self._receiver.streamClosed()
+
+    # Outbound: the bytes as written.
+
+    def headerMessage(self, root, initiating, lang):
+        if not initiating and lang is not None and (NS_XML, "lang") not in root.attributes:
+            root[(NS_XML, "lang")] = lang
+        return b"<?xml version='1.0'?>" + root.toXml(
+            prefixes={NS_STREAMS: "stream"}, closeElement=0
+        ).encode("utf-8")
+
+    def elementMessage(self, data, namespace):
+        return data
+
+    def treeMessage(self, element, namespace):
+        return element.toXml(
+            prefixes={NS_STREAMS: "stream"},
+            defaultUri=namespace,
+            prefixesInScope=["stream"],
+        ).encode("utf-8")
+
+    def closeMessage(self, seeOtherURI=None):
+        return b"</stream:stream>"

@@ -34,15 +34,17 @@ from twisted.web.server import Site
 from twisted.web.static import Data
 from zope.interface import implementer
 
-from xmppws._connections import C2SFactory, ConnectionMonitor
+from xmppws._connections import ConnectionMonitor
 from xmppws._tls import CertificateError
 from xmppws.c2s import component as xmppcomponent
 from xmppws.c2s.modules import installModules
 from xmppws.c2s.server import ServerConfig, XMPPServer
 from xmppws.c2s.storage import Storage
-from xmppws.limits import ConnectionLimiter, LimitedStreamMixin, Limits
+from xmppws.connection import ConnectionFactory
+from xmppws.limits import ConnectionLimiter, Limits
 from xmppws.logs import formatAddress
 from xmppws.metrics import Metrics, MetricsResource
+from xmppws.tcp import StreamCarrierFactory
 from xmppws.web import XMPPSite, buildRoot
 from xmppws.websocket import XMPPWebSocketResource, XMPPWebSocketServerFactory
 
@@ -200,9 +202,12 @@ class XMPPService(MultiService):
     @ivar server: the L{XMPPServer}.
     @ivar monitor: the L{ConnectionMonitor}.
     @ivar metrics: the L{Metrics}.
+    @ivar connectionFactory: the L{ConnectionFactory} of every client
+        connection, WebSocket and TCP: one set of policies for both.
     @ivar webSocketFactory: the L{XMPPWebSocketServerFactory} behind every
         C{--listen} port.
-    @ivar c2sFactory: the L{C2SFactory} behind every C{--c2s} port.
+    @ivar c2sFactory: the L{StreamCarrierFactory} behind every C{--c2s}
+        port.
     @ivar addresses: the addresses listened on, by kind (C{'web'},
         C{'c2s'}, C{'metrics'}), once listening.
     @ivar stoppedIn: seconds the last stop took, or L{None}.
@@ -256,22 +261,31 @@ class XMPPService(MultiService):
         )
         self.monitor.metrics = self.metrics
 
+        self.connectionFactory = ConnectionFactory(
+            self.server.streamFactory(),
+            reactor,
+            monitor=self.monitor,
+            openTimeout=limits.openTimeout,
+            idleTimeout=limits.idleTimeout,
+            pingInterval=limits.pingInterval,
+            pingTimeout=limits.pingTimeout,
+            stanzaRate=limits.stanzaRate,
+            stanzaBurst=limits.stanzaBurst,
+            byteRate=limits.byteRate,
+            byteBurst=max(limits.byteBurst, limits.maxMessageSize),
+            maxElementSize=limits.maxMessageSize,
+            stallTimeout=limits.stallTimeout,
+        )
         self.webSocketFactory = XMPPWebSocketServerFactory(
-            self._streamFactory(overTCP=False),
+            connectionFactory=self.connectionFactory,
             reactor=reactor,
             allowedOrigins=settings.origins,
             trustedProxies=settings.trustedProxies,
             maxMessageSize=limits.maxMessageSize,
-            pingInterval=limits.pingInterval,
-            pingTimeout=limits.pingTimeout,
-            openTimeout=limits.openTimeout,
             handshakeTimeout=limits.handshakeTimeout,
-            idleTimeout=limits.idleTimeout,
             monitor=self.monitor,
         )
-        self.c2sFactory = C2SFactory(
-            self._streamFactory(overTCP=True), self.monitor, self.server.defaultDomain
-        )
+        self.c2sFactory = StreamCarrierFactory(self.connectionFactory, self.monitor)
 
         extra = []
         if settings.metricsPath:
@@ -303,24 +317,6 @@ class XMPPService(MultiService):
             site.displayTracebacks = False
             self._addListener(endpoint, site, "metrics", description, "metrics")
 
-    def _streamFactory(self, overTCP):
-        """
-        A stream factory of the server whose streams have the limits.
-        """
-        factory = self.server.streamFactory()
-        base = factory.protocol
-        factory.protocol = type(
-            "Limited" + base.__name__,
-            (LimitedStreamMixin, base),
-            {
-                "monitor": self.monitor,
-                "limits": self.settings.limits,
-                "clock": self.reactor,
-                "overTCP": overTCP,
-            },
-        )
-        return factory
-
     def _addListener(self, endpoint, factory, what, description, kind):
         announced = _AnnouncedEndpoint(endpoint, what, description, self.addresses[kind])
         _Listener(announced, factory, kind).setServiceParent(self)
@@ -329,7 +325,7 @@ class XMPPService(MultiService):
         """
         @param kind: C{'web'}, C{'c2s'}, C{'metrics'} or C{'component'}.
         @return: the factory of each listener of that kind (a L{Site} or
-            the L{C2SFactory}), in the order given.
+            the L{StreamCarrierFactory}), in the order given.
         """
         return [listener.factory for listener in self if listener.kind == kind]
 

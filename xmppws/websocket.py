@@ -1,24 +1,29 @@
 # -*- test-case-name: tests.test_websocket -*-
 """
 XMPP over WebSocket, server side: an Autobahn WebSocket server protocol
-that hosts an unmodified Twisted Words C{XmlStream}, its factory, and a
-twisted.web resource form of it.
+that carries one stream handler, its factory, and a twisted.web resource
+form of it.
 
     factory = XMPPWebSocketServerFactory(XmlStreamServerFactory(...))
     endpoint.listen(factory)
 
-Each connection chooses its framing (RFC 7395 or draft-00) with its first
-message; see L{xmppws.framing}.
+The protocol is a thin carrier: it diagnoses and admits the opening
+handshake, then hands every message to the connection it carries (an
+L{xmppws.connection.XmlStreamConnection} hosting the C{XmlStream}, or any
+other L{xmppws.iwebsocket.IMessageHandler} from the factory's
+C{connectionFactory}).  Each connection chooses its framing (RFC 7395 or
+draft-00) with its first message; see L{xmppws.framing}.
 """
 
-import txaio
 from autobahn.twisted.resource import WebSocketResource
 from autobahn.twisted.websocket import WebSocketServerFactory, WebSocketServerProtocol
 from autobahn.websocket.types import ConnectionDeny
+from twisted.logger import Logger
 
 from xmppws import _handshake
-from xmppws._adapter import CLOSE_UNSUPPORTED_DATA, XMPPWebSocketMixin
-from xmppws.framing import detectFraming
+from xmppws._carrier import CarrierCallbacks, ReactorTimer, WebSocketCarrier
+from xmppws.connection import CLOSE_INTERNAL_ERROR, ConnectionFactory
+from xmppws.logs import formatAddress
 
 __all__ = [
     "XMPPWebSocketResource",
@@ -33,36 +38,57 @@ DEFAULT_OPEN_TIMEOUT = 30
 DEFAULT_HANDSHAKE_TIMEOUT = 10
 MAX_REQUEST_HEADER_SIZE = 16 * 1024
 
+_NOT_ADMITTED = object()
 
-class XMPPWebSocketServerProtocol(XMPPWebSocketMixin, WebSocketServerProtocol):
+# Autobahn's protocols log through their own txaio logger (self.log), at
+# debug level, every chunk of data and the raw opening handshake, cookies
+# included; that logger emits debug events only when txaio's level asks
+# for them.  Our own events go through this one.
+_log = Logger()
+
+
+class XMPPWebSocketServerProtocol(CarrierCallbacks, WebSocketServerProtocol):
     """
-    A WebSocket server connection carrying one XMPP stream.
+    A WebSocket server connection carrying one stream.
 
     @ivar refusal: the L{_handshake.Refusal} the handshake got, if any.
+    @ivar connection: the handler it carries once open (an
+        L{xmppws.connection.XmlStreamConnection}), kept after the close.
     """
 
     refusal = None
+    connection = None
     _diagnosed = False
+    _head = b""
     _admissionRefusal = None
-    _idleTimer = None
+    _admission = _NOT_ADMITTED
+    _peer = None
+    _viaTLSProxy = False
+    _origin = None
+    _path = None
 
-    def processHandshake(self):
-        if not self._diagnosed:
-            end = self.data.find(b"\r\n\r\n")
-            if end < 0:
-                if len(self.data) > MAX_REQUEST_HEADER_SIZE:
-                    self._refuse(
-                        _handshake.Refusal(
-                            431, "The request headers are too large.", "headers-too-large"
-                        )
+    def dataReceived(self, data):
+        if self._diagnosed:
+            CarrierCallbacks.dataReceived(self, data)
+            return
+        head = self._head = self._head + data
+        end = head.find(b"\r\n\r\n")
+        if end < 0:
+            if len(head) > MAX_REQUEST_HEADER_SIZE:
+                self._diagnosed = True
+                self._refuse(
+                    _handshake.Refusal(
+                        431, "The request headers are too large.", "headers-too-large"
                     )
-                return
-            self._diagnosed = True
-            refusal = _handshake.diagnose(self.data[: end + 4], self.factory)
-            if refusal is not None:
-                self._refuse(refusal, head=self.data.startswith(b"HEAD "))
-                return
-        return WebSocketServerProtocol.processHandshake(self)
+                )
+            return
+        self._diagnosed = True
+        self._head = b""
+        refusal = _handshake.diagnose(head[: end + 4], self.factory)
+        if refusal is not None:
+            self._refuse(refusal, head=head.startswith(b"HEAD "))
+            return
+        CarrierCallbacks.dataReceived(self, head)
 
     def _refuse(self, refusal, head=False):
         """
@@ -72,11 +98,12 @@ class XMPPWebSocketServerProtocol(XMPPWebSocketMixin, WebSocketServerProtocol):
         self._diagnosed = True
         self.wasNotCleanReason = refusal.reason
         if refusal.code != 200:
-            if self.factory.monitor is not None:
-                self.factory.monitor.handshakeRefused(self, refusal)
-            self.log.info(
+            monitor = self.factory.monitor
+            if monitor is not None:
+                monitor.handshakeRefused(refusal.reason)
+            _log.info(
                 "Refused WebSocket handshake from {peer}: {reason} (HTTP {code})",
-                peer=self.peer,
+                peer=formatAddress(self.transport.getPeer()),
                 reason=refusal.reason,
                 code=refusal.code,
             )
@@ -102,89 +129,47 @@ class XMPPWebSocketServerProtocol(XMPPWebSocketMixin, WebSocketServerProtocol):
         )
 
     def onConnect(self, request):
-        self.origin = request.origin if "origin" in request.headers else None
-        if self.factory.monitor is not None:
-            refusal = self.factory.monitor.admit(self, request)
-            if refusal is not None:
-                self._admissionRefusal = refusal
-                raise ConnectionDeny(refusal.code)
+        self._origin = request.headers.get("origin")
+        self._path = request.path
+        self._peer, self._viaTLSProxy = _handshake.resolvePeer(
+            self.transport.getPeer(), request.headers, self.factory.trustedProxies
+        )
+        monitor = self.factory.monitor
+        if monitor is not None:
+            refused, key = monitor.admit(self.transport.getPeer(), self._peer, "websocket")
+            if refused is not None:
+                self._admissionRefusal = _handshake.Refusal(
+                    503,
+                    monitor.refusalText(refused),
+                    refused,
+                    [("Retry-After", "5" if monitor.stopping else "30")],
+                )
+                raise ConnectionDeny(503)
+            self._admission = key
         return "xmpp"
 
     def onOpen(self):
-        peer, viaTLSProxy = _handshake.resolvePeer(
-            self.transport.getPeer(), self.http_headers, self.factory.trustedProxies
-        )
         details = self.transport_details
-        self.secure = bool(details is not None and details.is_secure) or viaTLSProxy
-        self.log.info(
-            "WebSocket from {peer} open (origin {origin}, {scheme})",
-            peer=peer,
-            origin=self.origin,
-            scheme="wss" if self.secure else "ws",
+        secure = bool(details is not None and details.is_secure) or self._viaTLSProxy
+        carrier = self.carrier = WebSocketCarrier(
+            self, self._peer, secure, self._origin, self._path, self.factory.maxMessageSize
         )
-        self._startXmlStream(peer, self.transport.getHost())
-        if self.xmlStream is not None:
-            self._startOpenTimer(self.factory.openTimeout)
-            self._resetIdleTimer()
-        if self.factory.monitor is not None:
-            self.factory.monitor.connectionOpened(self)
-
-    def dataReceived(self, data):
-        if self._idleTimer is not None:
-            self._resetIdleTimer()
-        WebSocketServerProtocol.dataReceived(self, data)
-
-    def _resetIdleTimer(self):
-        """
-        Restart the idle timer: any bytes from the peer (pongs too) count.
-        """
-        timeout = self.factory.idleTimeout
-        if self._idleTimer is not None and self._idleTimer.active():
-            self._idleTimer.reset(timeout)
-        elif timeout and self.state == self.STATE_OPEN:
-            self._idleTimer = txaio.call_later(timeout, self._idleTimedOut)
-
-    def _idleTimedOut(self):
-        self._idleTimer = None
-        self.log.info(
-            "{peer} sent nothing for {timeout} seconds",
-            peer=self.xmppTransport.getPeer() if self.xmppTransport else self.peer,
-            timeout=self.factory.idleTimeout,
-        )
-        self._sendStreamError("connection-timeout", "The connection was idle for too long.")
-
-    def _chooseFraming(self, payload):
-        self.framing = detectFraming(payload)
-        self.xmppTransport.framing = self.framing
-        self.log.info(
-            "{peer} negotiated {framing} framing",
-            peer=self.xmppTransport.getPeer(),
-            framing=self.framing.name,
-        )
-
-    def onMessageBegin(self, isBinary):
-        WebSocketServerProtocol.onMessageBegin(self, isBinary)
-        if isBinary:
-            self._sendStreamError(
-                "unsupported-encoding",
-                "XMPP travels in WebSocket text frames only.",
-                CLOSE_UNSUPPORTED_DATA,
-            )
-
-    def onMessage(self, payload, isBinary):
-        if not isBinary:
-            self._xmppMessageReceived(payload)
+        try:
+            handler = self.factory.connectionFactory.buildProtocol(self._peer)
+        except Exception:
+            _log.failure("The connection factory failed for {peer}", peer=self._peer)
+            handler = None
+        if handler is None:
+            carrier.closeWith(CLOSE_INTERNAL_ERROR, "no stream handler")
+            return
+        self.connection = handler
+        carrier.attach(handler)
 
     def onClose(self, wasClean, code, reason):
-        if self._idleTimer is not None:
-            if self._idleTimer.active():
-                self._idleTimer.cancel()
-            self._idleTimer = None
-        if self.xmppTransport is not None:
-            self._xmlStreamLost(wasClean, code)
-            self._logEnd(code)
-        if self.factory.monitor is not None:
-            self.factory.monitor.connectionClosed(self)
+        CarrierCallbacks.onClose(self, wasClean, code, reason)
+        if self._admission is not _NOT_ADMITTED:
+            key, self._admission = self._admission, _NOT_ADMITTED
+            self.factory.monitor.release(key)
 
 
 class XMPPWebSocketServerFactory(WebSocketServerFactory):
@@ -192,42 +177,29 @@ class XMPPWebSocketServerFactory(WebSocketServerFactory):
     Serve XMPP over WebSocket with the streams an existing C{XmlStream}
     factory builds.
 
-    @ivar xmlStreamFactory: builds one C{XmlStream} per connection, such
-        as an C{XmlStreamServerFactory} or tx-xmpp's
-        C{XMPPComponentServerFactory}.
-    @ivar contentNamespace: the stream's default namespace when the
-        C{XmlStream} does not name one.
+    @ivar connectionFactory: builds the handler of each open WebSocket: an
+        L{xmppws.connection.ConnectionFactory} around C{xmlStreamFactory},
+        or the one given.
     @ivar path: the only HTTP path served, or L{None} for any.
     @ivar allowedOrigins: lower-cased origins allowed to connect, or
         L{None} for any.
     @ivar trustedProxies: networks whose C{X-Forwarded-For} and
         C{X-Forwarded-Proto} headers are believed.
     @ivar maxMessageSize: the largest inbound message, in bytes.
-    @ivar openTimeout: seconds a new WebSocket may take to open the
-        stream, or 0.
-    @ivar idleTimeout: seconds after which a connection the peer sent
-        nothing on (not even a pong) is closed with C{connection-timeout},
-        or 0.
-    @ivar lang: the C{xml:lang} the server's stream header carries.
-    @ivar monitor: L{None}, or an object told about connections, for
-        limits and metrics: C{admit(protocol, request)} returns L{None} to
-        go on with a handshake or a L{_handshake.Refusal} to refuse it;
-        C{handshakeRefused(protocol, refusal)},
-        C{connectionOpened(protocol)}, C{connectionClosed(protocol)} (for
-        every connection, opened or not) and C{streamErrorSent(protocol,
-        condition)} return nothing.
+    @ivar monitor: L{None}, or the L{xmppws._connections.ConnectionMonitor}
+        that admits handshakes and counts connections.
     """
 
     protocol = XMPPWebSocketServerProtocol
 
     def __init__(
         self,
-        xmlStreamFactory,
+        xmlStreamFactory=None,
         url=None,
         *,
         reactor=None,
         path=None,
-        contentNamespace="jabber:client",
+        contentNamespace=None,
         allowedOrigins=None,
         trustedProxies=(),
         maxMessageSize=DEFAULT_MAX_MESSAGE_SIZE,
@@ -239,24 +211,60 @@ class XMPPWebSocketServerFactory(WebSocketServerFactory):
         serverName="xmppws",
         idleTimeout=0,
         monitor=None,
+        connectionFactory=None,
+        **policies,
     ):
         """
-        @param xmlStreamFactory: see L{xmlStreamFactory}.
+        @param xmlStreamFactory: builds one C{XmlStream} per connection,
+            such as an C{XmlStreamServerFactory} or tx-xmpp's
+            C{XMPPComponentServerFactory}; not needed when
+            C{connectionFactory} is given.
         @param url: the public WebSocket URL, or L{None}.
-        @param reactor: the reactor; the global one if L{None}.
-        @param pingInterval: seconds between WebSocket pings, or 0.
-        @param pingTimeout: seconds to wait for a pong before dropping a
-            dead peer.
+        @param reactor: the reactor every timer runs on; the global one if
+            L{None}.
+        @param contentNamespace: the streams' content namespace, or
+            L{None} for the one their authenticator declares.
+        @param pingInterval: seconds of silence before a WebSocket ping, or
+            0.
+        @param pingTimeout: seconds to wait for its pong.
+        @param openTimeout: seconds a new WebSocket may take to open the
+            stream, or 0.
         @param handshakeTimeout: seconds the WebSocket handshake may take.
+        @param lang: the C{xml:lang} of the server's stream headers.
+        @param idleTimeout: seconds after which a connection the peer sent
+            nothing on (not even a pong) is closed, or 0.
+        @param connectionFactory: a factory of
+            L{xmppws.iwebsocket.IMessageHandler}s to carry instead of
+            C{XmlStream} connections (such as the gateway's relays).
+        @param policies: more keyword arguments for
+            L{xmppws.connection.ConnectionFactory} (rates, stall timeout).
         """
         WebSocketServerFactory.__init__(
             self, url, protocols=["xmpp"], server=serverName, reactor=reactor
         )
+        # Autobahn's protocol timers run on txaio's global loop; run them
+        # on this factory's reactor instead (see docs/adapter.rst).
+        self._batched_timer = ReactorTimer(self.reactor)
         if maxMessageSize <= 0:
             raise ValueError("maxMessageSize must be positive")
-        self.xmlStreamFactory = xmlStreamFactory
+        if connectionFactory is None:
+            if xmlStreamFactory is None:
+                raise TypeError("an XmlStream factory or a connection factory is needed")
+            connectionFactory = ConnectionFactory(
+                xmlStreamFactory,
+                self.reactor,
+                contentNamespace=contentNamespace,
+                lang=lang,
+                monitor=monitor,
+                openTimeout=openTimeout,
+                idleTimeout=idleTimeout,
+                pingInterval=pingInterval,
+                pingTimeout=pingTimeout,
+                maxElementSize=maxMessageSize,
+                **policies,
+            )
+        self.connectionFactory = connectionFactory
         self.path = path
-        self.contentNamespace = contentNamespace
         self.allowedOrigins = (
             None
             if allowedOrigins is None
@@ -264,27 +272,35 @@ class XMPPWebSocketServerFactory(WebSocketServerFactory):
         )
         self.trustedProxies = _handshake.parseNetworks(trustedProxies)
         self.maxMessageSize = maxMessageSize
-        self.openTimeout = openTimeout
-        self.idleTimeout = idleTimeout
-        self.lang = lang
         self.monitor = monitor
         self.setProtocolOptions(
             # Autobahn's message limit would apply to what we send too, so
-            # only its frame limit is set; XMPPWebSocketMixin checks the
-            # total of a fragmented message at each frame header.
+            # only its frame limit is set, as a backstop: the carrier
+            # refuses a message as the frame that takes it over the limit
+            # begins.
             maxFramePayloadSize=maxMessageSize,
-            autoPingInterval=pingInterval,
-            autoPingTimeout=pingTimeout if pingInterval else 0,
+            # Keepalive is the connection's (xmppws.policies.Watchdog).
+            autoPingInterval=0,
             openHandshakeTimeout=handshakeTimeout,
             closeHandshakeTimeout=5,
             failByDrop=False,
+            # Origins are checked in the handshake diagnosis; "null" (file:
+            # pages, sandboxed frames) is an origin like another there.
+            allowNullOrigin=True,
         )
 
+    @property
+    def xmlStreamFactory(self):
+        """
+        The C{XmlStream} factory of the default connection factory.
+        """
+        return getattr(self.connectionFactory, "xmlStreamFactory", None)
+
     def startFactory(self):
-        self.xmlStreamFactory.doStart()
+        self.connectionFactory.doStart()
 
     def stopFactory(self):
-        self.xmlStreamFactory.doStop()
+        self.connectionFactory.doStop()
 
 
 class XMPPWebSocketResource(WebSocketResource):

@@ -95,9 +95,14 @@ class XMPPServer:
 
     log = Logger()
 
-    def __init__(self, storage, config=None, reactor=None, tlsOptions=None):
-        if reactor is None:
-            from twisted.internet import reactor
+    def __init__(self, storage, config, reactor, tlsOptions=None):
+        """
+        @param storage: the L{xmppws.c2s.storage.Storage}.
+        @param config: the L{ServerConfig}.
+        @param reactor: the reactor (an C{IReactorTime}) timers and delays
+            run on.
+        @param tlsOptions: TLS context factory for STARTTLS, or L{None}.
+        """
         self.storage = storage
         self.config = config or ServerConfig()
         self.reactor = reactor
@@ -425,7 +430,10 @@ class XMPPServer:
             return
         reply = errorReply(stanza, condition, errorType, text, extra)
         if not reply.getAttribute("from"):
-            reply["from"] = stanza.getAttribute("to") or self.defaultDomain
+            # A stanza without 'to' went to the sender's own account: the
+            # error comes from its bare JID (RFC 6120 section 8.1.2.1).
+            to = stanza.getAttribute("to")
+            reply["from"] = to if to else stanza["from"].split("/", 1)[0]
         self.route(reply)
 
     def reply(self, iq):

@@ -6,13 +6,22 @@ TCP or WebSocket.
 
 from twisted.logger import Logger
 from twisted.words.protocols.jabber import error
+from twisted.words.xish import domish
 from twisted.words.xish import xmlstream as xishstream
 
-from xmppws.c2s.namespaces import NS_CLIENT
+from xmppws.c2s.namespaces import NS_CLIENT, NS_PING
 
-__all__ = ["Session"]
+__all__ = ["PING_EVENT", "Session"]
 
 STANZAS = ("message", "presence", "iq")
+
+PING_EVENT = "//event/xmppws/ping"
+"""
+What a connection dispatches on its stream when the client was quiet for
+the ping interval and the connection has no ping of its own (TCP): a
+bound session answers with an XEP-0199 ping, which the client must
+answer.  (The connection's contract, C{xmppws.iwebsocket.PING_EVENT}.)
+"""
 
 
 class Session:
@@ -34,6 +43,7 @@ class Session:
     """
 
     log = Logger()
+    _pings = 0
 
     def __init__(self, server, xs, jid, anonymous=False):
         self.server = server
@@ -64,8 +74,10 @@ class Session:
         Use C{xs} for this session (on bind, or on resumption).
         """
         self.xs = xs
+        xs.otherEntity = self.jid
         xs.addObserver("/*", self._onElement)
         xs.addObserver(xishstream.STREAM_END_EVENT, self._onStreamEnd)
+        xs.addObserver(PING_EVENT, self._ping)
 
     def detach(self):
         """
@@ -75,6 +87,7 @@ class Session:
         if xs is not None:
             xs.removeObserver("/*", self._onElement)
             xs.removeObserver(xishstream.STREAM_END_EVENT, self._onStreamEnd)
+            xs.removeObserver(PING_EVENT, self._ping)
         return xs
 
     def send(self, stanza):
@@ -112,6 +125,20 @@ class Session:
             return
         if self.xs is not None:
             self.xs.sendStreamError(error.StreamError("unsupported-stanza-type"))
+
+    def _ping(self, xs):
+        """
+        Ask the client whether it is still there (XEP-0199), through the
+        session so that stream management counts the ping.
+        """
+        self._pings += 1
+        iq = domish.Element((NS_CLIENT, "iq"))
+        iq["type"] = "get"
+        iq["id"] = "xmppws-ping-%d" % (self._pings,)
+        iq["from"] = self.jid.host
+        iq["to"] = self.jid.full()
+        iq.addElement((NS_PING, "ping"))
+        self.send(iq)
 
     def _onStreamEnd(self, reason):
         xs = self.xs

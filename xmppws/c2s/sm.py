@@ -59,7 +59,6 @@ from tx_xmpp.delay import Delay
 
 from xmppws.c2s._stanzas import copyStanza
 from xmppws.c2s.namespaces import NS_CLIENT, NS_DELAY, NS_SM, NS_STANZAS
-from xmppws.transport import StreamErrorSent
 
 __all__ = ["ManagedSession", "StreamManagement", "install"]
 
@@ -428,13 +427,12 @@ class StreamManagement:
         managed = session.sm
         if managed is None or managed.id is None or managed.finished:
             return None
-        if getattr(xs, "closed", False):
-            return None
-        # A TCP connection closed without the stream's footer (a client
-        # process that died) reports ConnectionDone; only a stream closed
-        # at the XMPP level (xs.closed above) or ended by a stream error
-        # is over for good.
-        if isinstance(reason, Failure) and reason.check(StreamErrorSent):
+        # A stream closed at the XMPP level, by either side, or ended by a
+        # stream error is over for good; one that went silent (the
+        # connection-timeout stream error) or whose connection dropped (a
+        # TCP connection closed without the footer, a client process that
+        # died) may be resumed.
+        if getattr(xs, "closed", False) and getattr(xs, "streamError", None) != "connection-timeout":
             return None
         timeout = self.timeout
         if timeout <= 0:

@@ -11,7 +11,7 @@ streams run over TCP and WebSocket.
 import base64
 import binascii
 
-from twisted.internet.interfaces import ISSLTransport
+from twisted.internet.interfaces import ISSLTransport, ITLSTransport
 from twisted.logger import Logger
 from twisted.words.protocols.jabber import error, xmlstream
 from twisted.words.protocols.jabber.jid import JID, InvalidFormat
@@ -60,9 +60,17 @@ class C2SXmlStream(xmlstream.XmlStream):
     @ivar closed: C{True} once the peer's stream footer (C{<close/>})
         arrived or this side sent its own (including after a stream
         error).
+    @ivar streamError: the condition of the stream error this side sent,
+        or L{None}.
     """
 
     closed = False
+    streamError = None
+
+    def sendStreamError(self, streamError):
+        if self.streamError is None:
+            self.streamError = streamError.condition
+        xmlstream.XmlStream.sendStreamError(self, streamError)
 
     def onDocumentEnd(self):
         self.closed = True
@@ -156,7 +164,7 @@ class C2SAuthenticator(xmlstream.ListenAuthenticator):
         return (
             not self._tlsStarted
             and self.server.tlsOptions is not None
-            and hasattr(transport, "startTLS")
+            and ITLSTransport.providedBy(transport)
             and not isSecure(transport)
         )
 
