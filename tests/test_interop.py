@@ -663,34 +663,35 @@ class ComponentTests(InteropMixin, unittest.TestCase):
     """
 
     @inlineCallbacks
-    def connectComponent(self, number, domain, secret):
+    def connectComponent(self, number, domain, secret, framing="rfc7395"):
         """
-        Connect and authenticate a component over WebSocket.
+        Connect and authenticate a component over WebSocket, with an
+        endpoint string that names no namespace: the connection takes the
+        one Twisted's component authenticator declares.
 
         @return: a L{Deferred} firing with its L{_StreamSession}.
         """
         session = _StreamSession()
-        description = (
-            "xmppws:url=ws\\://127.0.0.1\\:%d/xmpp-websocket"
-            ":namespace=jabber\\:component\\:accept" % (number,)
+        description = "xmppws:url=ws\\://127.0.0.1\\:%d/xmpp-websocket:framing=%s" % (
+            number,
+            framing,
         )
         self.addCleanup(session.close)
         yield session.connect(description, component.componentFactory(domain, secret))
         return session
 
     @inlineCallbacks
-    def routeBetweenComponents(self, router, serverFactory):
+    def routeBetweenComponents(self, router, serverFactory, framing="rfc7395"):
         """
         Authenticate two components with the shared secret and route a
-        stanza from one to the other.
+        stanza from one to the other, through an unmodified component
+        server factory behind an C{xmppws:} endpoint string that names no
+        namespace.
         """
-        number = yield self.listen(
-            "xmppws:tcp\\:0\\:interface=127.0.0.1:namespace=jabber\\:component\\:accept",
-            serverFactory,
-        )
-        first = yield self.connectComponent(number, "comp.example", "secret")
+        number = yield self.listen("xmppws:tcp\\:0\\:interface=127.0.0.1", serverFactory)
+        first = yield self.connectComponent(number, "comp.example", "secret", framing)
         self.assertIn("comp.example", router.routes)
-        second = yield self.connectComponent(number, "comp2.example", "secret")
+        second = yield self.connectComponent(number, "comp2.example", "secret", framing)
         self.assertIn("comp2.example", router.routes)
 
         arrived = Deferred()
@@ -723,6 +724,17 @@ class ComponentTests(InteropMixin, unittest.TestCase):
             router, XMPPComponentServerFactory(router, "secret")
         )
 
+    def test_txXMPPComponentServerLegacy(self):
+        """
+        The same in draft-00 framing.
+        """
+        from tx_xmpp.component import Router, XMPPComponentServerFactory
+
+        router = Router()
+        return self.routeBetweenComponents(
+            router, XMPPComponentServerFactory(router, "secret"), "legacy"
+        )
+
     def test_wokkelComponentServer(self):
         """
         Wokkel 18.0.0's C{XMPPComponentServerFactory} accepts components
@@ -733,6 +745,46 @@ class ComponentTests(InteropMixin, unittest.TestCase):
         router = Router()
         return self.routeBetweenComponents(
             router, XMPPComponentServerFactory(router, "secret")
+        )
+
+    def test_wokkelComponentServerLegacy(self):
+        """
+        The same in draft-00 framing.
+        """
+        from wokkel.component import Router, XMPPComponentServerFactory
+
+        router = Router()
+        return self.routeBetweenComponents(
+            router, XMPPComponentServerFactory(router, "secret"), "legacy"
+        )
+
+    def test_twistedWordsComponentServer(self):
+        """
+        Twisted Words' own C{XMPPComponentServerFactory} and C{Router}
+        accept components over WebSocket and route between them.
+        """
+        from twisted.words.protocols.jabber.component import (
+            Router,
+            XMPPComponentServerFactory,
+        )
+
+        router = Router()
+        return self.routeBetweenComponents(
+            router, XMPPComponentServerFactory(router, "secret")
+        )
+
+    def test_twistedWordsComponentServerLegacy(self):
+        """
+        The same in draft-00 framing.
+        """
+        from twisted.words.protocols.jabber.component import (
+            Router,
+            XMPPComponentServerFactory,
+        )
+
+        router = Router()
+        return self.routeBetweenComponents(
+            router, XMPPComponentServerFactory(router, "secret"), "legacy"
         )
 
     @inlineCallbacks

@@ -132,6 +132,10 @@ class Watchdog:
     must not stay silent too long, and is asked for a sign of life when
     quiet.
 
+    Signs of life (L{activity}) come with every read, so they only note the
+    time; the silence timers, when they run out, look at it and wait again
+    for what is left (lazy rescheduling).
+
     While reading from the peer is paused on this side (flow control, rate
     limits), silence is not the peer's doing: L{suspend} stops the silence
     timers and L{resume} starts them afresh.
@@ -170,6 +174,8 @@ class Watchdog:
         self._idle = None
         self._pinger = None
         self._pong = None
+        self._last = 0.0
+        self._pinged = 0.0
         self._suspended = False
         self._stopped = False
 
@@ -182,7 +188,7 @@ class Watchdog:
             self._open = self._clock.callLater(
                 self.openTimeout, self._fire, "The stream was not opened in time."
             )
-        self.activity()
+        self._watch()
 
     def streamOpened(self):
         """
@@ -194,19 +200,21 @@ class Watchdog:
         """
         The peer sent something: it is alive.
         """
-        if self._suspended or self._stopped:
-            return
-        self._pong = _cancel(self._pong)
-        self._idle = self._restart(self._idle, self.idleTimeout, self._idleTimedOut)
-        self._pinger = self._restart(self._pinger, self.pingInterval, self._pingNow)
+        self._last = self._clock.seconds()
+        if self._pong is not None:
+            self._pong = _cancel(self._pong)
+            if self.pingInterval and not self._suspended and not self._stopped:
+                self._pinger = self._clock.callLater(self.pingInterval, self._pingDue)
 
-    def _restart(self, timer, delay, function):
-        if not delay:
-            return None
-        if timer is not None and timer.active():
-            timer.reset(delay)
-            return timer
-        return self._clock.callLater(delay, function)
+    def _watch(self):
+        """
+        Arm the silence timers from now.
+        """
+        self._last = self._clock.seconds()
+        if self.idleTimeout and self._idle is None:
+            self._idle = self._clock.callLater(self.idleTimeout, self._idleDue)
+        if self.pingInterval and self._pinger is None and self._pong is None:
+            self._pinger = self._clock.callLater(self.pingInterval, self._pingDue)
 
     def suspend(self):
         """
@@ -222,7 +230,8 @@ class Watchdog:
         Reading resumed: watch for silence again, from now.
         """
         self._suspended = False
-        self.activity()
+        if not self._stopped:
+            self._watch()
 
     def stop(self):
         """
@@ -234,18 +243,30 @@ class Watchdog:
         self._pinger = _cancel(self._pinger)
         self._pong = _cancel(self._pong)
 
-    def _idleTimedOut(self):
+    def _quiet(self):
+        return self._clock.seconds() - self._last
+
+    def _idleDue(self):
+        quiet = self._quiet()
+        if quiet < self.idleTimeout:
+            self._idle = self._clock.callLater(self.idleTimeout - quiet, self._idleDue)
+            return
         self._idle = None
         self._fire("The connection was idle for too long.")
 
-    def _pingNow(self):
+    def _pingDue(self):
+        quiet = self._clock.seconds() - max(self._last, self._pinged)
+        if quiet < self.pingInterval:
+            self._pinger = self._clock.callLater(self.pingInterval - quiet, self._pingDue)
+            return
         self._pinger = None
         if self._ping() and self.pingTimeout:
             self._pong = self._clock.callLater(
                 self.pingTimeout, self._fire, "No answer to a ping."
             )
         elif not (self._suspended or self._stopped):
-            self._pinger = self._clock.callLater(self.pingInterval, self._pingNow)
+            self._pinged = self._clock.seconds()
+            self._pinger = self._clock.callLater(self.pingInterval, self._pingDue)
 
     def _fire(self, text):
         if self._stopped:

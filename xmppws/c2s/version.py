@@ -4,9 +4,10 @@ XEP-0092 Software Version of the server: name and version, never the
 operating system.
 """
 
+from importlib.metadata import PackageNotFoundError, version as _distributionVersion
+
 from twisted.words.xish import domish
 
-import xmppws
 from xmppws.c2s.namespaces import NS_VERSION
 
 __all__ = ["Version", "install"]
@@ -20,7 +21,7 @@ class Version:
 
     @ivar server: the L{xmppws.c2s.server.XMPPServer}.
     @ivar name: the software name announced.
-    @ivar version: the version announced, C{xmppws.__version__}.
+    @ivar version: the version announced: the installed distribution's.
     """
 
     discoFeatures = (NS_VERSION,)
@@ -28,7 +29,7 @@ class Version:
     def __init__(self, server):
         self.server = server
         self.name = NAME
-        self.version = xmppws.__version__
+        self.version = _installedVersion()
 
     def onServerIQ(self, iq, to):
         child = iq.firstChildElement()
@@ -43,6 +44,13 @@ class Version:
         query.addElement("version", content=self.version)
         self.server.route(reply)
         return True
+
+
+def _installedVersion():
+    try:
+        return _distributionVersion(NAME)
+    except PackageNotFoundError:
+        return "unknown"
 
 
 def install(server):
