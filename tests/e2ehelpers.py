@@ -42,6 +42,8 @@ from xmppws.c2s.modules import installModules
 from xmppws.c2s.server import ServerConfig, XMPPServer
 from xmppws.c2s.storage import Storage
 from xmppws.client import XMPPWebSocketClientFactory
+from xmppws.connection import ConnectionFactory
+from xmppws.tcp import StreamCarrierFactory
 from xmppws.websocket import XMPPWebSocketServerFactory
 
 __all__ = [
@@ -377,6 +379,8 @@ class E2EServer:
     @ivar componentPort: the component port number, or L{None}.
     @ivar aborted: how many connections were still open at L{stop} and
         had to be aborted.
+    @ivar connections: the L{ConnectionFactory} of both ports, while
+        started.
     """
 
     def __init__(
@@ -386,9 +390,11 @@ class E2EServer:
         tracker,
         tlsOptions=None,
         componentSecret=None,
+        policies=None,
         **config,
     ):
         self.reactor = reactor
+        self.policies = dict(policies or {})
         directory.makedirs(ignoreExistingDirectory=True)
         self.path = directory.child("xmppws.sqlite").path
         self.tracker = tracker
@@ -423,11 +429,16 @@ class E2EServer:
             tlsOptions=self.tlsOptions,
         )
         installModules(self.server)
+        # The same stack as the service: one connection factory (and so one
+        # set of policies) for the WebSocket and the TCP port.
+        self.connections = ConnectionFactory(
+            self.server.streamFactory(), self.reactor, **self.policies
+        )
         ws = XMPPWebSocketServerFactory(
-            self.server.streamFactory(), path=WS_PATH, reactor=self.reactor
+            connectionFactory=self.connections, path=WS_PATH, reactor=self.reactor
         )
         self.wsPort = yield self._listen(ws)
-        self.c2sPort = yield self._listen(self.server.streamFactory())
+        self.c2sPort = yield self._listen(StreamCarrierFactory(self.connections))
         if self.componentSecret is not None:
             service = component.install(self.server, self.componentSecret)
             self.componentPort = yield self._listen(service.factory)

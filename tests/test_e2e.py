@@ -16,7 +16,6 @@ import time
 from twisted.internet import reactor
 from twisted.internet.defer import Deferred, inlineCallbacks
 from twisted.internet.endpoints import TCP4ClientEndpoint
-from twisted.internet.interfaces import ISSLTransport
 from twisted.internet.task import deferLater
 from twisted.python.filepath import FilePath
 from twisted.trial import unittest
@@ -531,7 +530,7 @@ class EndToEndTests(unittest.TestCase):
         starttls, mechanism, version = yield carol.call(negotiated)
         self.assertEqual((starttls, mechanism), (True, "SCRAM-SHA-256"))
         self.assertIn(version, ("TLSv1.2", "TLSv1.3"))
-        self.assertTrue(ISSLTransport.providedBy(server.session(carolJID).xs.transport))
+        self.assertTrue(server.session(carolJID).xs.transport.secure)
 
         yield carol.call(
             lambda: carol.xmpp.send_message(mto=aliceJID, mbody="over TLS", mtype="chat")
