@@ -391,10 +391,12 @@ class E2EServer:
         tlsOptions=None,
         componentSecret=None,
         policies=None,
+        wsOptions=None,
         **config,
     ):
         self.reactor = reactor
         self.policies = dict(policies or {})
+        self.wsOptions = dict(wsOptions or {})
         directory.makedirs(ignoreExistingDirectory=True)
         self.path = directory.child("xmppws.sqlite").path
         self.tracker = tracker
@@ -435,7 +437,10 @@ class E2EServer:
             self.server.streamFactory(), self.reactor, **self.policies
         )
         ws = XMPPWebSocketServerFactory(
-            connectionFactory=self.connections, path=WS_PATH, reactor=self.reactor
+            connectionFactory=self.connections,
+            path=WS_PATH,
+            reactor=self.reactor,
+            **self.wsOptions,
         )
         self.wsPort = yield self._listen(ws)
         self.c2sPort = yield self._listen(StreamCarrierFactory(self.connections))
