@@ -102,6 +102,31 @@ class ServerStringTests(unittest.TestCase):
         self.assertEqual(factory.connectionFactory.openTimeout, 5)
         self.assertEqual(factory.path, "/xmpp-websocket")
 
+    def test_policies(self):
+        """
+        The per-connection policies are endpoint options too; the rates
+        are off unless given.
+        """
+        endpoint = self.parse(
+            "xmppws:tcp\\:5280:stanzaRate=5:stanzaBurst=7:byteRate=1000:"
+            "byteBurst=300000:stallTimeout=9:idleTimeout=30"
+        )
+        self.successResultOf(endpoint.listen(echoStreamFactory()))
+        [(_, factory, _, _)] = self.reactor.tcpServers
+        connections = factory.connectionFactory
+        self.assertEqual(
+            (
+                connections.stanzaRate, connections.stanzaBurst, connections.byteRate,
+                connections.byteBurst, connections.stallTimeout, connections.idleTimeout,
+            ),
+            (5, 7, 1000, 300000, 9, 30),
+        )
+        plain = self.parse("xmppws:tcp\\:5281")
+        self.successResultOf(plain.listen(echoStreamFactory()))
+        connections = self.reactor.tcpServers[1][1].connectionFactory
+        self.assertEqual((connections.stanzaRate, connections.byteRate), (0, 0))
+        self.assertRaises(ValueError, self.parse, "xmppws:tcp\\:5280:byteRate=-1")
+
 
 class ClientStringTests(unittest.TestCase):
     """

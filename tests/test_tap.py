@@ -394,14 +394,16 @@ class LimitOptionTests(OptionsMixin, unittest.TestCase):
             "--max-message-size", "1000", "--handshake-timeout", "2.5",
             "--open-timeout", "3", "--idle-timeout", "0", "--ping-interval", "7",
             "--ping-timeout", "4", "--stanza-rate", "1.5", "--stanza-burst", "9",
+            "--byte-rate", "2048", "--byte-burst", "4096", "--stall-timeout", "12",
         ).limits
         self.assertEqual(
             (
                 limits.maxConnections, limits.maxConnectionsPerIP, limits.maxMessageSize,
                 limits.handshakeTimeout, limits.openTimeout, limits.idleTimeout,
                 limits.pingInterval, limits.pingTimeout, limits.stanzaRate, limits.stanzaBurst,
+                limits.byteRate, limits.byteBurst, limits.stallTimeout,
             ),
-            (50, 5, 1000, 2.5, 3, 0, 7, 4, 1.5, 9),
+            (50, 5, 1000, 2.5, 3, 0, 7, 4, 1.5, 9, 2048, 4096, 12),
         )
 
     def test_invalid(self):
@@ -417,6 +419,10 @@ class LimitOptionTests(OptionsMixin, unittest.TestCase):
             ("--idle-timeout", "nan"),
             ("--stanza-rate", "inf"),
             ("--stanza-burst", "0"),
+            ("--byte-rate", "-5"),
+            ("--byte-rate", "1.5"),
+            ("--byte-burst", "0"),
+            ("--stall-timeout", "soon"),
             ("--shutdown-timeout", "0"),
             ("--sm-timeout", "-1"),
         ]:

@@ -34,6 +34,15 @@ __all__ = [
 ]
 
 _INTEGER_OPTIONS = ("maxMessageSize", "pingInterval", "pingTimeout", "openTimeout")
+# Per-connection policies (xmppws.connection.ConnectionFactory).
+_POLICY_OPTIONS = {
+    "idleTimeout": float,
+    "stanzaRate": float,
+    "stanzaBurst": int,
+    "byteRate": int,
+    "byteBurst": int,
+    "stallTimeout": float,
+}
 
 
 @implementer(IStreamServerEndpoint)
@@ -94,6 +103,10 @@ def _options(kwargs, allowed):
             raise ValueError("unknown xmppws endpoint option %r" % (key,))
         if key in _INTEGER_OPTIONS:
             value = int(value)
+        elif key in _POLICY_OPTIONS:
+            value = _POLICY_OPTIONS[key](value)
+            if value < 0:
+                raise ValueError("%s must not be negative" % (key,))
         elif key in ("origin", "trustedProxy"):
             value = [v for v in value.split(",") if v]
         options[key] = value
@@ -128,7 +141,14 @@ def _innerDescription(args, kwargs):
 def parseServer(reactor, *args, **kwargs):
     """
     Parse C{xmppws:INNER[:path=P][:origin=O1,O2][:trustedProxy=N][:namespace=NS]
-    [:maxMessageSize=N][:pingInterval=S][:pingTimeout=S][:openTimeout=S]}.
+    [:maxMessageSize=N][:pingInterval=S][:pingTimeout=S][:openTimeout=S]
+    [:idleTimeout=S][:stanzaRate=N][:stanzaBurst=N][:byteRate=N][:byteBurst=N]
+    [:stallTimeout=S]}.
+
+    Without C{namespace}, streams take the one their authenticator
+    declares (C{jabber:component:accept} for a component server).  The
+    rates and the idle timeout are off unless given; C{stallTimeout}
+    defaults to 60 seconds.
 
     C{INNER} is an escaped server endpoint description, such as
     C{tcp\\:5280\\:interface=127.0.0.1} or C{ssl\\:5281\\:privateKey=...}.
@@ -139,7 +159,9 @@ def parseServer(reactor, *args, **kwargs):
     inner = _innerDescription(args, kwargs)
     options = _options(
         kwargs,
-        ("path", "origin", "trustedProxy", "namespace") + _INTEGER_OPTIONS,
+        ("path", "origin", "trustedProxy", "namespace")
+        + _INTEGER_OPTIONS
+        + tuple(_POLICY_OPTIONS),
     )
     options.setdefault("path", "/xmpp-websocket")
     if options["path"] in ("", "*"):

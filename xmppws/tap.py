@@ -109,13 +109,32 @@ _VALUES = [
     (
         "stanza-rate",
         "%g" % (Limits.stanzaRate,),
-        "Stanzas a second one session may send on average; above it reading "
-        "pauses. 0 for no limit.",
+        "Stanzas a second one connection may send on average; above it, "
+        "reading from it pauses until the rate allows more (nothing is "
+        "dropped, nobody is disconnected). 0 for no limit.",
     ),
     (
         "stanza-burst",
         str(Limits.stanzaBurst),
-        "Stanzas a session may send at once beyond the rate.",
+        "Stanzas a connection may send at once before the rate applies.",
+    ),
+    (
+        "byte-rate",
+        "%d" % (Limits.byteRate,),
+        "Bytes a second one connection may send on average; above it, "
+        "reading pauses likewise. 0 for no limit.",
+    ),
+    (
+        "byte-burst",
+        str(Limits.byteBurst),
+        "Bytes a connection may send at once before the byte rate applies "
+        "(never less than --max-message-size).",
+    ),
+    (
+        "stall-timeout",
+        "%g" % (Limits.stallTimeout,),
+        "Seconds a client may leave what the server sends it unread while "
+        "others wait to send to it, before it is disconnected; 0 for no limit.",
     ),
     (
         "shutdown-timeout",
@@ -162,6 +181,9 @@ _LIMITS = {
     "ping-timeout": ("pingTimeout", float),
     "stanza-rate": ("stanzaRate", float),
     "stanza-burst": ("stanzaBurst", int),
+    "byte-rate": ("byteRate", int),
+    "byte-burst": ("byteBurst", int),
+    "stall-timeout": ("stallTimeout", float),
 }
 
 _RESERVED_PATHS = ("/.well-known/host-meta", "/.well-known/host-meta.json")
@@ -465,7 +487,11 @@ class Options(usage.Options):
     def _limits(self):
         values = {}
         for name, (attribute, kind) in _LIMITS.items():
-            minimum = 1 if attribute in Limits._positive or name == "stanza-burst" else 0
+            minimum = (
+                1
+                if attribute in Limits._positive or name in ("stanza-burst", "byte-burst")
+                else 0
+            )
             values[attribute] = self._number(name, kind, minimum)
         if values["pingInterval"] and not values["pingTimeout"]:
             self._fail("ping-timeout", "must be more than 0 while --ping-interval is")
