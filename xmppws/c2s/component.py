@@ -11,7 +11,7 @@ from twisted.words.protocols.jabber.error import StreamError
 from twisted.words.protocols.jabber.jid import InvalidFormat, internJID
 from tx_xmpp.component import Router, XMPPComponentServerFactory
 
-__all__ = ["ComponentRouter", "install"]
+__all__ = ["ComponentRouter", "ComponentService", "install"]
 
 
 class ComponentRouter(Router):

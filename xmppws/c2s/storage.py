@@ -16,7 +16,7 @@ import time
 
 from scramp import ScramMechanism
 
-__all__ = ["AccountExists", "NoSuchAccount", "Storage", "MECHANISMS"]
+__all__ = ["AccountExists", "NoSuchAccount", "RosterRow", "Storage", "MECHANISMS"]
 
 MECHANISMS = ("SCRAM-SHA-256", "SCRAM-SHA-1")
 ITERATIONS = 4096
