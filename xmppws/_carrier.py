@@ -15,6 +15,8 @@ What this relies on beyond Autobahn's documented interface is listed in
 C{docs/adapter.rst} and covered by C{tests.test_autobahn}.
 """
 
+import struct
+
 from twisted.internet.error import ConnectionDone, ConnectionLost
 from twisted.python.failure import Failure
 from zope.interface import implementer
@@ -26,6 +28,9 @@ __all__ = ["CarrierCallbacks", "ReactorTimer", "WebSocketCarrier"]
 CLOSE_NORMAL = 1000
 CLOSE_UNSUPPORTED_DATA = 1003
 CLOSE_MESSAGE_TOO_BIG = 1009
+
+# Headers of final text frames with payloads under 126 bytes.
+_SHORT = [bytes((0x81, length)) for length in range(126)]
 
 
 class _Call:
@@ -100,7 +105,7 @@ class WebSocketCarrier:
     closeCode = None
     refused = False
 
-    def __init__(self, protocol, peer, secure, origin, path, maxMessageSize):
+    def __init__(self, protocol, peer, secure, origin, path, maxMessageSize, frames=False):
         """
         @param protocol: the Autobahn protocol, open.
         @param peer: the client's address (behind a trusted proxy, the one
@@ -110,8 +115,12 @@ class WebSocketCarrier:
         @param origin: the request's C{Origin}, or L{None}.
         @param path: the request's path.
         @param maxMessageSize: the largest inbound message, in bytes.
+        @param frames: encode outbound text frames here (a server, whose
+            frames are not masked, without compression) instead of through
+            Autobahn's C{sendMessage}.
         """
         self._protocol = protocol
+        self._frames = frames
         self._peer = peer
         self.secure = secure
         self.origin = origin
@@ -140,10 +149,26 @@ class WebSocketCarrier:
 
     def write(self, data):
         """
-        Send one text message.
+        Send one text message, unless the WebSocket is closing (after a
+        close frame, RFC 6455 allows no more data).
         """
-        if self._open:
-            self._protocol.sendMessage(data, isBinary=False)
+        protocol = self._protocol
+        if protocol.state != protocol.STATE_OPEN:
+            return
+        if not self._frames:
+            protocol.sendMessage(data, isBinary=False)
+            return
+        # One unfragmented, unmasked text frame (RFC 6455 section 5.2):
+        # what Autobahn's sendMessage writes for a server, without its
+        # per-message bookkeeping and debug-log formatting.
+        length = len(data)
+        if length < 126:
+            header = _SHORT[length]
+        elif length < 65536:
+            header = struct.pack("!BBH", 0x81, 126, length)
+        else:
+            header = struct.pack("!BBQ", 0x81, 127, length)
+        protocol.transport.write(header + data)
 
     def writeSequence(self, data):
         for chunk in data:
@@ -159,6 +184,10 @@ class WebSocketCarrier:
         if not self._open:
             return
         self._open = False
+        protocol = self._protocol
+        if protocol.state != protocol.STATE_OPEN:
+            # Closing already (the peer's close frame came first).
+            return
         if code == CLOSE_NORMAL:
             self._protocol.sendClose(code=code, reason=reason)
         else:
@@ -186,9 +215,10 @@ class WebSocketCarrier:
         return getter() if getter is not None else None
 
     def ping(self):
-        if not self._open:
+        protocol = self._protocol
+        if not self._open or protocol.state != protocol.STATE_OPEN:
             return False
-        self._protocol.sendPing()
+        protocol.sendPing()
         return True
 
     # IPushProducer: reading from the peer.
@@ -279,13 +309,21 @@ class CarrierCallbacks:
     """
     The Autobahn callbacks the server and client protocols override to
     feed their L{WebSocketCarrier} (C{self.carrier}): all of them public
-    Autobahn interface (C{IWebSocketChannel} and its frame-based API).
+    Autobahn interface (C{IWebSocketChannel} and its frame-level
+    streaming API).
+
+    Messages are assembled here from their frames, so that a message is
+    refused as the frame that takes it over the limit begins, and so that
+    a message reaches the carrier without Autobahn's per-message event
+    machinery (its C{onMessageEnd} fires an observable event through a
+    Deferred for every message).
 
     @ivar carrier: the L{WebSocketCarrier}, once the WebSocket is open.
     """
 
     carrier = None
     _dropping = False
+    _frames = None
 
     def dataReceived(self, data):
         carrier = self.carrier
@@ -296,31 +334,27 @@ class CarrierCallbacks:
     def onMessageBegin(self, isBinary):
         super().onMessageBegin(isBinary)
         carrier = self.carrier
+        self._frames = []
         self._dropping = carrier is None or not carrier.messageBegins(isBinary)
 
     def onMessageFrameBegin(self, length):
-        if self._dropping or not self.carrier.frameBegins(length):
+        if not self._dropping and not self.carrier.frameBegins(length):
             self._dropping = True
-            return
-        super().onMessageFrameBegin(length)
 
     def onMessageFrameData(self, payload):
         if not self._dropping:
-            super().onMessageFrameData(payload)
+            self._frames.append(payload)
 
     def onMessageFrameEnd(self):
-        if not self._dropping:
-            super().onMessageFrameEnd()
+        pass
 
     def onMessageEnd(self):
+        frames, self._frames = self._frames, None
         if self._dropping:
             self._dropping = False
             return
-        super().onMessageEnd()
-
-    def onMessage(self, payload, isBinary):
-        if self.carrier is not None and not isBinary:
-            self.carrier.messageReceived(payload)
+        payload = frames[0] if len(frames) == 1 else b"".join(frames)
+        self.carrier.messageReceived(payload)
 
     def dropConnection(self, abort=False):
         """

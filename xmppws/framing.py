@@ -53,8 +53,9 @@ _XML_DECLARATION = re.compile(
     rb"""(\s+encoding\s*=\s*(['"])[A-Za-z][A-Za-z0-9._-]*\3)?"""
     rb"""(\s+standalone\s*=\s*(['"])(yes|no)\5)?\s*\?>"""
 )
-_TAG = re.compile(rb"""<(/?)([^\s/>]+)((?:[^>"']|"[^"]*"|'[^']*')*?)(/?)>""")
+_TAG = re.compile(rb"<(/?)([^\s/>]+)([^>]*?)(/?)>")
 _XMLNS = re.compile(rb"""\sxmlns\s*=""")
+_DECLARATIONS = {}
 _UNKNOWN_REFERENCE = re.compile(rb"&(?!(?:amp|lt|gt|quot|apos|#[0-9]+|#x[0-9a-fA-F]+);)")
 _XMLNS_STREAM = re.compile(rb"""\sxmlns:stream\s*=""")
 
@@ -123,27 +124,27 @@ def scanElement(data):
         return None
     if b"&" in data and _UNKNOWN_REFERENCE.search(data):
         return None
-    stack = []
-    root = None
-    end = len(data)
-    for match in _TAG.finditer(data):
-        closing, name, attributes, empty = match.groups()
-        if name[:1] in (b"!", b"?"):
-            return None
-        if root is None:
-            if match.start() != 0 or closing:
-                return None
-            root = (name, attributes)
-        elif not stack:
+    tags = _TAG.findall(data)
+    closing, name, attributes, empty = tags[0] if tags else (b"/", b"", b"", b"")
+    if closing or name[:1] in (b"!", b"?") or data[-1:] != b">":
+        return None
+    if empty:
+        # An empty root must be the whole of it.
+        return (name, attributes) if len(tags) == 1 else None
+    if not data.endswith(b"</" + name + b">"):
+        return None
+    stack = [name]
+    for closing, tag, _, empty in tags[1:-1]:
+        if tag[:1] in (b"!", b"?"):
             return None
         if closing:
-            if stack.pop() != name:
+            if stack.pop() != tag or not stack:
                 return None
         elif not empty:
-            stack.append(name)
-        if not stack:
-            return root if match.end() == end else None
-    return None
+            stack.append(tag)
+    if len(stack) != 1 or tags[-1][0] != b"/":
+        return None
+    return name, attributes
 
 
 def detectFraming(data):
@@ -356,7 +357,12 @@ class RFC7395Framing(_MessageFraming):
             return None
         declarations = b""
         if not _XMLNS.search(attributes):
-            declarations += b" xmlns=" + _attribute(namespace).encode("utf-8")
+            declaration = _DECLARATIONS.get(namespace)
+            if declaration is None:
+                declaration = _DECLARATIONS[namespace] = (
+                    b" xmlns=" + _attribute(namespace).encode("utf-8")
+                )
+            declarations += declaration
         if (colon or b"stream:" in data) and not _XMLNS_STREAM.search(attributes):
             declarations += b" xmlns:stream='" + NS_STREAMS.encode("ascii") + b"'"
         if not declarations:

@@ -152,7 +152,13 @@ class XMPPWebSocketServerProtocol(CarrierCallbacks, WebSocketServerProtocol):
         details = self.transport_details
         secure = bool(details is not None and details.is_secure) or self._viaTLSProxy
         carrier = self.carrier = WebSocketCarrier(
-            self, self._peer, secure, self._origin, self._path, self.factory.maxMessageSize
+            self,
+            self._peer,
+            secure,
+            self._origin,
+            self._path,
+            self.factory.maxMessageSize,
+            frames=True,
         )
         try:
             handler = self.factory.connectionFactory.buildProtocol(self._peer)
@@ -287,6 +293,10 @@ class XMPPWebSocketServerFactory(WebSocketServerFactory):
             # Origins are checked in the handshake diagnosis; "null" (file:
             # pages, sandboxed frames) is an origin like another there.
             allowNullOrigin=True,
+            # No permessage-deflate: compressing what an attacker partly
+            # controls next to secrets is what CRIME exploits, and the
+            # carrier writes uncompressed frames itself.
+            perMessageCompressionAccept=lambda offers: None,
         )
 
     @property
