@@ -17,15 +17,13 @@ Inbound, each element is checked and built in one parse and handed to the
 C{XmlStream}'s event handlers as its own parser would have.  Outbound, an
 element the C{XmlStream} serialised whole is sent as written.
 
-Flow control: when a peer does not read what is written to it (its
-carrier's buffer is full), reading from it stops, and so does reading from
-any other connection that writes to it while handing it an element, until
-it reads again; one that leaves its output unread for
-C{stallTimeout} seconds is dropped.  Nothing is lost on the way: what was
-read is written, and memory stays bounded by what one read can bring.
+What the stream writes is sent by a L{xmppws.output.StreamOutput}; flow
+control (a peer that does not read holds up those writing to it, until
+C{stallTimeout}) is a L{xmppws.flow.FlowControl}.  Nothing is lost on the
+way: what was read is written, and memory stays bounded by what one read
+can bring.
 """
 
-import re
 import time
 import uuid
 
@@ -54,7 +52,9 @@ from xmppws.iwebsocket import (
     IMessageHandler,
     IXMPPTransport,
 )
+from xmppws.flow import FlowControl
 from xmppws.logs import formatAddress
+from xmppws.output import StreamOutput
 from xmppws.policies import ReadThrottle, Watchdog
 
 __all__ = [
@@ -75,14 +75,7 @@ CLOSE_INTERNAL_ERROR = 1011
 
 SHUTDOWN_TEXT = "The server is shutting down."
 STANZAS = frozenset(("message", "presence", "iq"))
-_STANZA_STARTS = (b"<message", b"<presence", b"<iq")
-_HEADER = re.compile(rb"<(?:\?xml|(?:[^\s:/>]+:)?stream[\s>])")
 _KINDS = {"websocket": "WebSocket", "tcp": "TCP"}
-
-# The connections handing a received element to their stream now,
-# innermost last: a connection written to while its peer does not read
-# pauses the one whose element caused the write.
-_dispatching = []
 
 
 class StreamErrorSent(ConnectionLost):
@@ -208,25 +201,6 @@ class ConnectionFactory(Factory):
         self.xmlStreamFactory.doStop()
 
 
-class _OutputWatch:
-    """
-    The producer a connection registers with its carrier: told when the
-    peer stops reading what is written to it, and when it reads again.
-    """
-
-    def __init__(self, connection):
-        self._connection = connection
-
-    def pauseProducing(self):
-        self._connection._outputFull()
-
-    def resumeProducing(self):
-        self._connection._outputDrained()
-
-    def stopProducing(self):
-        pass
-
-
 @implementer(IMessageHandler, IFramingReceiver, IXMPPTransport, IConnection)
 class XmlStreamConnection(Protocol):
     """
@@ -241,7 +215,6 @@ class XmlStreamConnection(Protocol):
         connection answers with instead of hosting a stream, or L{None}.
     @ivar closeReason: why the connection ended, for the log.
     @ivar disconnecting: C{True} once the stream is being closed.
-    @ivar producer: the producer stream code registered, or L{None}.
     @ivar bytesIn: bytes received (WebSocket message payloads, or TCP
         bytes).
     @ivar bytesOut: bytes sent, likewise.
@@ -256,38 +229,37 @@ class XmlStreamConnection(Protocol):
     refusal = None
     closeReason = None
     disconnecting = False
-    producer = None
-    streaming = None
     bytesIn = 0
     bytesOut = 0
     peerJID = None
 
-    _outOpen = False
-    _outClosed = False
     _inOpen = False
     _inClosed = False
     _errorSent = None
     _inputBroken = False
     _closeCode = CLOSE_NORMAL
     _seeOther = None
-    _fallback = None
     _xsParser = None
     _direct = True
     _requestedDomain = None
-    _producerPaused = False
-    _outputPaused = False
-    _stall = None
     _closer = None
     _throttle = None
     _watchdog = None
+    _flow = None
 
     def __init__(self, factory, address):
         self.factory = factory
         self._address = address
-        self._pausedBy = set()
-        self._blockers = set()
-        self._blocked = set()
         self._startedAt = None
+        self._output = StreamOutput(
+            self._send,
+            self._outNamespace,
+            factory.initiating,
+            factory.lang,
+            self._stanzaSent,
+            self._streamErrorNoted,
+            self._outputError,
+        )
 
     # IConnection
 
@@ -319,11 +291,10 @@ class XmlStreamConnection(Protocol):
         self._startedAt = time.monotonic()
         if ITLSTransport.providedBy(carrier):
             directlyProvides(self, ITLSTransport)
-        carrier.registerProducer(_OutputWatch(self), True)
         self._throttle = ReadThrottle(
             factory.clock,
-            lambda: self._pauseReading("rate"),
-            lambda: self._resumeReading("rate"),
+            lambda: self._flow.pause("rate"),
+            lambda: self._flow.resume("rate"),
             stanzaRate=factory.stanzaRate,
             stanzaBurst=factory.stanzaBurst,
             byteRate=factory.byteRate,
@@ -337,6 +308,9 @@ class XmlStreamConnection(Protocol):
             idleTimeout=factory.idleTimeout,
             pingInterval=factory.pingInterval,
             pingTimeout=factory.pingTimeout,
+        )
+        self._flow = FlowControl(
+            factory.clock, carrier, self._watchdog, factory.stallTimeout, self._stalled
         )
         self.log.info(
             "XMPP over {kind} from {peer} open",
@@ -380,12 +354,12 @@ class XmlStreamConnection(Protocol):
         """
         if framingClass is None:
             if not self.transport.messageOriented:
-                self.framing = StreamFraming(
+                self.framing = self._output.framing = StreamFraming(
                     self, self._namespace(), maxElementSize=self.factory.maxElementSize
                 )
                 return
             framingClass = self.factory.framing if self.factory.initiating else RFC7395Framing
-        self.framing = framingClass(self, self._namespace())
+        self.framing = self._output.framing = framingClass(self, self._namespace())
 
     def _namespace(self):
         """
@@ -495,14 +469,11 @@ class XmlStreamConnection(Protocol):
         if monitor is not None and element.name in STANZAS:
             monitor.stanzaReceived(self)
         self._throttle.stanzaReceived()
-        _dispatching.append(self)
-        try:
+        with self._flow.dispatching():
             if self._direct:
                 self._deliver(xs.stream.ElementEvent, element)
             else:
                 self._deliver(xs.dataReceived, element.toXml().encode("utf-8"))
-        finally:
-            _dispatching.pop()
         if self.xmlStream is not None:
             self._checkRestart()
 
@@ -538,38 +509,9 @@ class XmlStreamConnection(Protocol):
 
         @type data: L{bytes}
         """
-        if self._outClosed:
-            return
         if self.framing is None:
             self._newFraming()
-        if data.startswith(b"<stream:error"):
-            self._streamErrorWritten(data)
-        if not self.framing.messageOriented:
-            if not self._outOpen:
-                self._outOpen = True
-            elif data[:2] == b"</":
-                self._outClosed = True
-            elif data.startswith(_STANZA_STARTS):
-                self._countStanzaOut()
-            self._send(data)
-            return
-        if self._fallback is not None:
-            self._parseOutput(data)
-        elif data[:1] != b"<":
-            if data.strip():
-                self._parseOutput(data)
-        elif data[:2] == b"</":
-            self._closeXMPP()
-        elif _HEADER.match(data):
-            self._headerWritten(data)
-        else:
-            message = self.framing.elementMessage(data, self._outNamespace())
-            if message is None:
-                self._parseOutput(data)
-                return
-            if data.startswith(_STANZA_STARTS):
-                self._countStanzaOut()
-            self._send(message)
+        self._output.write(data)
 
     def writeSequence(self, data):
         for chunk in data:
@@ -577,97 +519,26 @@ class XmlStreamConnection(Protocol):
 
     def _send(self, data):
         self.bytesOut += len(data)
-        if self._outputPaused and _dispatching:
-            sender = _dispatching[-1]
-            if sender is not self:
-                sender._blockedBy(self)
+        self._flow.written()
         self.transport.write(data)
 
-    def _streamErrorWritten(self, data):
+    def _stanzaSent(self):
+        monitor = self.factory.monitor
+        if monitor is not None:
+            monitor.stanzaSent(self)
+
+    def _streamErrorNoted(self, condition):
         """
-        Note a stream error stream code sent on its own (such as
-        C{host-unknown} from an authenticator), as if sent through
-        L{_streamError}.
+        Stream code sent a stream error on its own (an authenticator's
+        C{host-unknown}): count it as if sent through L{_streamError}.
         """
         if self._errorSent is not None:
             return
-        elements = []
-        parser = domish.elementStream()
-        parser.DocumentStartEvent = lambda root: None
-        parser.ElementEvent = elements.append
-        try:
-            parser.parse(
-                b"<stream:stream xmlns:stream='%s'>" % (NS_STREAMS.encode("ascii"),) + data
-            )
-        except domish.ParserError:
-            return
-        condition = "undefined-condition"
-        for child in elements[0].elements() if elements else ():
-            if child.name != "text":
-                condition = child.name
-                break
         self._errorSent = condition
         self.closeReason = "stream error: " + condition
         monitor = self.factory.monitor
         if monitor is not None:
             monitor.streamErrorSent(self, condition)
-
-    def _countStanzaOut(self):
-        monitor = self.factory.monitor
-        if monitor is not None:
-            monitor.stanzaSent(self)
-
-    def _headerWritten(self, data):
-        roots = []
-        parser = domish.elementStream()
-        parser.DocumentStartEvent = roots.append
-        try:
-            parser.parse(data)
-        except domish.ParserError:
-            pass
-        if not roots:
-            self._outputError("an unreadable stream header")
-            return
-        self._sendHeader(roots[0])
-
-    def _sendHeader(self, root):
-        self._outOpen = True
-        self._fallback = None
-        if not root.defaultUri:
-            root.defaultUri = self._namespace()
-        self._send(
-            self.framing.headerMessage(root, self.factory.initiating, self.factory.lang)
-        )
-
-    def _parseOutput(self, data):
-        """
-        The slow path: the C{XmlStream} wrote something that is not one
-        whole element (pieces, several elements, raw text); parse it into
-        elements.
-        """
-        parser = self._fallback
-        if parser is None:
-            parser = self._fallback = domish.elementStream()
-            parser.DocumentStartEvent = lambda root: None
-            parser.ElementEvent = self._sendTree
-            parser.DocumentEndEvent = self._closeXMPP
-            parser.parse(
-                b"<stream:stream xmlns='%s' xmlns:stream='%s'>"
-                % (self._outNamespace().encode("utf-8"), NS_STREAMS.encode("ascii"))
-            )
-        try:
-            parser.parse(data)
-        except domish.ParserError as e:
-            self._fallback = None
-            self._outputError(str(e))
-            return
-        if self._fallback is parser and parser.currElem is None:
-            self._fallback = None
-
-    def _sendTree(self, element):
-        if element.name in STANZAS:
-            self._countStanzaOut()
-        self._send(self.framing.treeMessage(element, self._outNamespace()))
 
     def _outputError(self, reason):
         self.log.error(
@@ -731,12 +602,9 @@ class XmlStreamConnection(Protocol):
         """
         Send this side's footer, once.
         """
-        if self._outClosed:
-            return
-        self._outClosed = True
-        self._fallback = None
-        if self._outOpen:
-            self._send(self.framing.closeMessage(self._seeOther))
+        if self.framing is None:
+            self._newFraming()
+        self._output.close(self._seeOther)
 
     def _closeCarrier(self):
         self._watchdog.stop()
@@ -768,7 +636,8 @@ class XmlStreamConnection(Protocol):
         the C{XmlStream}'s own C{sendStreamError} (which sends the header
         first if none went out, the error and the footer), then the close.
         """
-        if self._errorSent is not None or self._outClosed:
+        output = self._output
+        if self._errorSent is not None or output.closed:
             if not self.disconnecting:
                 self.loseConnection()
             return
@@ -787,11 +656,13 @@ class XmlStreamConnection(Protocol):
                 sendStreamError(StreamError(condition, text))
             except Exception:
                 self.log.failure("The stream failed to send a stream error")
-        if not self._outClosed:
-            if not self._outOpen and not self.factory.initiating:
+        if not output.closed:
+            if self.framing is None:
+                self._newFraming()
+            if not output.opened and not self.factory.initiating:
                 self._sendOwnHeader()
-            if self._outOpen:
-                self._sendTree(streamErrorElement(condition, text))
+            if output.opened:
+                output.sendElement(streamErrorElement(condition, text))
         self.loseConnection()
 
     def _sendOwnHeader(self):
@@ -802,7 +673,7 @@ class XmlStreamConnection(Protocol):
             root["from"] = self._requestedDomain
         root["id"] = uuid.uuid4().hex
         root["version"] = "1.0"
-        self._sendHeader(root)
+        self._output.sendHeader(root)
 
     # Timers
 
@@ -827,105 +698,50 @@ class XmlStreamConnection(Protocol):
         xs = self.xmlStream
         if xs is not None and xs.dispatch(xs, PING_EVENT):
             return True
-        if self._outOpen and not self._outClosed and not self.transport.messageOriented:
+        if self._output.opened and not self._output.closed and not self.transport.messageOriented:
             self._send(b" ")
         return False
-
-    # Reading, paused for several reasons at once
-
-    def _pauseReading(self, reason):
-        if not self._pausedBy and self.transport is not None:
-            self.transport.pauseProducing()
-            self._watchdog.suspend()
-        self._pausedBy.add(reason)
-
-    def _resumeReading(self, reason):
-        if reason not in self._pausedBy:
-            return
-        self._pausedBy.discard(reason)
-        if not self._pausedBy and not self.disconnecting:
-            self.transport.resumeProducing()
-            self._watchdog.resume()
 
     @property
     def readingPaused(self):
         """
         C{True} while reading from the peer is paused, whatever the reason.
         """
-        return bool(self._pausedBy)
+        return self._flow is not None and self._flow.paused
 
     # IPushProducer: stream code pausing this transport stops reading.
 
     def pauseProducing(self):
-        self._pauseReading("stream")
+        self._flow.pause("stream")
 
     def resumeProducing(self):
-        self._resumeReading("stream")
+        self._flow.resume("stream")
 
     def stopProducing(self):
         self.abortConnection()
 
-    # IConsumer: producers stream code registers are paused while the peer
-    # does not read.
+    # IConsumer: a producer stream code registers is paused while the
+    # peer does not read.
+
+    @property
+    def producer(self):
+        return self._flow.producer if self._flow is not None else None
+
+    @property
+    def streaming(self):
+        return self._flow.streaming if self._flow is not None else None
 
     def registerProducer(self, producer, streaming):
         """
         @raise RuntimeError: if another producer is registered.
         """
-        if self.producer is not None:
-            raise RuntimeError(
-                "Cannot register producer %r, because %r is still registered"
-                % (producer, self.producer)
-            )
-        self.producer = producer
-        self.streaming = streaming
-        self._producerPaused = False
-        if self._outputPaused:
-            self._pauseProducer()
-        elif not streaming:
-            producer.resumeProducing()
+        self._flow.registerProducer(producer, streaming)
 
     def unregisterProducer(self):
-        """
-        Forget the registered producer, resuming it first if this
-        connection paused it.
-        """
-        producer, self.producer = self.producer, None
-        self.streaming = None
-        if producer is not None and self._producerPaused:
-            self._producerPaused = False
-            producer.resumeProducing()
-
-    def _pauseProducer(self):
-        if self.producer is not None and self.streaming and not self._producerPaused:
-            self._producerPaused = True
-            self.producer.pauseProducing()
-
-    # Flow control, from the carrier through _OutputWatch
-
-    def _outputFull(self):
-        self._outputPaused = True
-        self._pauseProducer()
-        self._pauseReading("output")
-        if self.factory.stallTimeout and self._stall is None:
-            self._stall = self.factory.clock.callLater(
-                self.factory.stallTimeout, self._stalled
-            )
-
-    def _outputDrained(self):
-        self._outputPaused = False
-        if self._stall is not None:
-            if self._stall.active():
-                self._stall.cancel()
-            self._stall = None
-        self._resumeReading("output")
-        if self.producer is not None and (self._producerPaused or not self.streaming):
-            self._producerPaused = False
-            self.producer.resumeProducing()
-        self._releaseWriters()
+        if self._flow is not None:
+            self._flow.unregisterProducer()
 
     def _stalled(self):
-        self._stall = None
         self.log.info(
             "{peer} did not read for {timeout} seconds",
             peer=formatAddress(self.transport.getPeer()),
@@ -933,26 +749,6 @@ class XmlStreamConnection(Protocol):
         )
         self._streamError("connection-timeout", "The peer does not read what is sent to it.")
         self.abortConnection()
-
-    def _blockedBy(self, recipient):
-        """
-        Stop reading until C{recipient}, whose peer does not read, drains.
-        """
-        if recipient in self._blockers:
-            return
-        self._blockers.add(recipient)
-        recipient._blocked.add(self)
-        self._pauseReading("flow")
-
-    def _unblockedBy(self, recipient):
-        self._blockers.discard(recipient)
-        if not self._blockers:
-            self._resumeReading("flow")
-
-    def _releaseWriters(self):
-        blocked, self._blocked = self._blocked, set()
-        for writer in blocked:
-            writer._unblockedBy(self)
 
     # The rest of ITransport
 
@@ -990,21 +786,19 @@ class XmlStreamConnection(Protocol):
         The carrier is gone: tell the C{XmlStream}, always with a
         L{Failure} saying how the stream ended.
         """
-        for policy in (self._watchdog, self._throttle):
+        for policy in (self._watchdog, self._throttle, self._flow):
             if policy is not None:
                 policy.stop()
-        for name in ("_stall", "_closer"):
-            timer = getattr(self, name)
-            if timer is not None and timer.active():
-                timer.cancel()
-            setattr(self, name, None)
+        if self._closer is not None and self._closer.active():
+            self._closer.cancel()
+        self._closer = None
         self.disconnecting = True
         code = getattr(self.transport, "closeCode", None)
         clean = reason is not None and reason.check(ConnectionDone) is not None
         if self._errorSent is not None:
             failure = Failure(StreamErrorSent(self._errorSent))
-        elif (self._inClosed and self._outClosed) or (
-            clean and (self._inClosed or self._outClosed)
+        elif (self._inClosed and self._output.closed) or (
+            clean and (self._inClosed or self._output.closed)
         ):
             failure = Failure(ConnectionDone("XMPP stream closed"))
         else:
@@ -1020,12 +814,7 @@ class XmlStreamConnection(Protocol):
             )
         if self.closeReason is None:
             self.closeReason = failure.getErrorMessage()
-        self._outClosed = True
-        self.unregisterProducer()
-        self._releaseWriters()
-        for recipient in self._blockers:
-            recipient._blocked.discard(self)
-        self._blockers.clear()
+        self._output.closed = True
         xs, self.xmlStream = self.xmlStream, None
         if xs is not None:
             other = getattr(xs, "otherEntity", None)
