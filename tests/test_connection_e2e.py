@@ -161,14 +161,7 @@ class FloodTests(_Test):
         # Loopback send buffers grow to megabytes; a small one makes the
         # server's own buffer fill within a bounded flood.
         tcp.socket.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 8192)
-        def flood():
-            for n in range(FLOOD):
-                sender.send(
-                    "<message xmlns='jabber:client' to='%s' id='f%d' type='chat'>"
-                    "<body>%s</body></message>" % (readerJID, n, BODY)
-                )
-
-        flooding = threads.deferToThread(flood)
+        flooding = threads.deferToThread(_flood, sender, readerJID, FLOOD, "f")
         most = [0]
         paused = []
 
@@ -229,15 +222,7 @@ class FloodTests(_Test):
         senderJID = yield threads.deferToThread(sender.login, "alice", "fast")
         readerConnection = server.session(readerJID).xs.transport
         count = 600
-
-        def flood():
-            for n in range(count):
-                sender.send(
-                    "<message xmlns='jabber:client' to='bob@%s' id='s%d' type='chat'>"
-                    "<body>%s</body></message>" % (DOMAIN, n, BODY)
-                )
-
-        flooding = threads.deferToThread(flood)
+        flooding = threads.deferToThread(_flood, sender, "bob@" + DOMAIN, count, "s")
         yield waitFor(
             reactor, lambda: readerConnection.xmlStream is None, TIMEOUT, "the stall to end"
         )
@@ -264,6 +249,18 @@ class FloodTests(_Test):
         self.assertEqual(ids, {"s%d" % (n,) for n in range(count)})
         nothing = yield threads.deferToThread(_nothingWaiting, sender)
         self.assertTrue(nothing)
+
+
+def _flood(sender, to, count, prefix):
+    """
+    Send C{count} chat messages to C{to} as fast as the socket takes them,
+    with ids C{prefix0}, C{prefix1}...
+    """
+    for n in range(count):
+        sender.send(
+            "<message xmlns='jabber:client' to='%s' id='%s%d' type='chat'>"
+            "<body>%s</body></message>" % (to, prefix, n, BODY)
+        )
 
 
 def _bare(jid):

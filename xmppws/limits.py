@@ -101,6 +101,26 @@ class Limits:
         if self.pingInterval and not self.pingTimeout:
             raise ValueError("pingTimeout must be positive when pinging")
 
+    def connectionPolicies(self):
+        """
+        The per-connection limits, as keyword arguments of
+        L{xmppws.connection.ConnectionFactory}.
+
+        @rtype: L{dict}
+        """
+        return {
+            "openTimeout": self.openTimeout,
+            "idleTimeout": self.idleTimeout,
+            "pingInterval": self.pingInterval,
+            "pingTimeout": self.pingTimeout,
+            "stanzaRate": self.stanzaRate,
+            "stanzaBurst": self.stanzaBurst,
+            "byteRate": self.byteRate,
+            "byteBurst": max(self.byteBurst, self.maxMessageSize),
+            "maxElementSize": self.maxMessageSize,
+            "stallTimeout": self.stallTimeout,
+        }
+
     def __repr__(self):
         names = self._positive + self._nonNegative + ("stanzaBurst", "byteBurst")
         return "Limits(%s)" % (

@@ -265,16 +265,7 @@ class XMPPService(MultiService):
             self.server.streamFactory(),
             reactor,
             monitor=self.monitor,
-            openTimeout=limits.openTimeout,
-            idleTimeout=limits.idleTimeout,
-            pingInterval=limits.pingInterval,
-            pingTimeout=limits.pingTimeout,
-            stanzaRate=limits.stanzaRate,
-            stanzaBurst=limits.stanzaBurst,
-            byteRate=limits.byteRate,
-            byteBurst=max(limits.byteBurst, limits.maxMessageSize),
-            maxElementSize=limits.maxMessageSize,
-            stallTimeout=limits.stallTimeout,
+            **limits.connectionPolicies(),
         )
         self.webSocketFactory = XMPPWebSocketServerFactory(
             connectionFactory=self.connectionFactory,
