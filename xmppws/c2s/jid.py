@@ -20,9 +20,12 @@ Preparation follows RFC 7622 section 3:
 
   - localpart: the C{UsernameCaseMapped} profile, without the characters
     C{" & ' / : < > @};
-  - domainpart: lower-cased ASCII labels, IDNA2008 U-labels (UTS 46
-    mapping) for internationalised names, or an IP literal; a trailing
-    dot is dropped;
+  - domainpart: an IDNA-aware domain name (RFC 5890: LDH labels that
+    are not reserved, lower-cased; A-labels and non-ASCII labels checked
+    with IDNA2008 after the UTS 46 mapping and kept as U-labels), an
+    IPv4 address, or an IPv6 literal in brackets (RFC 5952 text form, no
+    zone); a trailing dot is dropped and the ideographic full stops are
+    label separators;
   - resourcepart: the C{OpaqueString} profile;
 
 and each part is at most L{MAX_PART_BYTES} bytes of UTF-8 once prepared.
@@ -52,15 +55,22 @@ __all__ = [
 
 MAX_PART_BYTES = 1023
 
-# Input longer than this cannot prepare into MAX_PART_BYTES bytes (no
-# PRECIS mapping shrinks text by more than this factor); refusing it
-# first bounds the work spent on hostile input.
+# Input longer than this is refused before any preparation, which bounds
+# the work spent on hostile input.  No valid localpart or resourcepart is
+# refused by it: PRECIS preparation never shrinks text to less than a
+# quarter of its characters in UTF-8 bytes (the most NFC composes is four
+# characters into one of three bytes).  A domainpart padded with
+# characters the UTS 46 mapping drops (soft hyphens) may be, on purpose.
 _MAX_INPUT_CHARS = 4 * MAX_PART_BYTES
 
 _LOCAL_FORBIDDEN = frozenset("\"&'/:<>@")
 _ASCII_LOCAL = re.compile(r"[!#-%(-.0-9;=?A-Z\[-~]+")
 _ASCII_RESOURCE = re.compile(r"[ -~]+")
-_ASCII_LABEL = re.compile(r"[a-z0-9_](?:[a-z0-9_-]{0,61}[a-z0-9_])?")
+_ASCII_DOMAIN = re.compile(
+    r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)*"
+)
+# U+3002, U+FF0E and U+FF61 separate labels too (RFC 7622 section 3.2).
+_DOTS = str.maketrans({"\u3002": ".", "\uff0e": ".", "\uff61": "."})
 
 _username = get_profile("UsernameCaseMapped")
 _opaque = get_profile("OpaqueString")
@@ -170,37 +180,55 @@ def prepDomainpart(text):
         long.
     """
     _checkInput("domainpart", text)
+    if text.isascii():
+        if text.endswith("."):
+            text = text[:-1]
+        lowered = text.lower()
+        if _ASCII_DOMAIN.fullmatch(lowered):
+            if "--" in lowered:
+                # A-labels are checked as IDNA2008; other labels with
+                # "--" in the third and fourth positions are reserved.
+                for label in lowered.split("."):
+                    if label[2:4] == "--" and not label.startswith("xn--"):
+                        raise JIDMalformed("domainpart", "reserved label %r" % (label,))
+                if "xn--" in lowered:
+                    return _idnaDomain(lowered)
+            return _checkLength("domainpart", lowered)
+        if lowered.startswith("["):
+            return _ipLiteral(lowered)
+        raise JIDMalformed("domainpart", "empty" if not text else "not a domain name")
+    text = text.translate(_DOTS)
     if text.endswith("."):
         text = text[:-1]
-    if not text:
-        raise JIDMalformed("domainpart", "empty")
-    if text.startswith("["):
-        if not text.endswith("]"):
-            raise JIDMalformed("domainpart", "unterminated IP literal")
-        try:
-            address = ipaddress.IPv6Address(text[1:-1])
-        except ValueError:
-            raise JIDMalformed("domainpart", "invalid IPv6 literal") from None
-        return "[%s]" % (address.compressed,)
-    if text.isascii():
-        lowered = text.lower()
-        labels = lowered.split(".")
-        if all(_ASCII_LABEL.fullmatch(label) for label in labels):
-            if labels[0].startswith("xn--") or any(
-                label.startswith("xn--") for label in labels
-            ):
-                return _idnaDomain(lowered)
-            return _checkLength("domainpart", lowered)
-        raise JIDMalformed("domainpart", "not a domain name")
     return _idnaDomain(text)
 
 
+def _ipLiteral(text):
+    """
+    An IPv6 literal in its RFC 5952 form, brackets included.
+    """
+    if not text.endswith("]") or "%" in text:
+        raise JIDMalformed("domainpart", "not an IPv6 literal")
+    try:
+        address = ipaddress.IPv6Address(text[1:-1])
+    except ValueError:
+        raise JIDMalformed("domainpart", "not an IPv6 literal") from None
+    mapped = address.ipv4_mapped
+    if mapped is not None:
+        return "[::ffff:%s]" % (mapped,)
+    return "[%s]" % (address.compressed,)
+
+
 def _idnaDomain(text):
+    if not text:
+        raise JIDMalformed("domainpart", "empty")
     try:
         alabels = idna.encode(text, uts46=True, transitional=False)
         prepared = idna.decode(alabels)
     except (idna.IDNAError, UnicodeError, ValueError) as e:
-        raise JIDMalformed("domainpart", "not an internationalised domain name: %s" % (e,)) from None
+        raise JIDMalformed(
+            "domainpart", "not an internationalised domain name: %s" % (e,)
+        ) from None
     return _checkLength("domainpart", prepared)
 
 
