@@ -17,9 +17,9 @@ from urllib.parse import urlsplit
 
 from twisted.internet.endpoints import clientFromString
 from twisted.python import usage
-from twisted.words.protocols.jabber.jid import JID, InvalidFormat
 
 from xmppws import _handshake, _tls
+from xmppws.c2s import jid as jids
 from xmppws.config import FLAG, LIST, VALUE, ConfigError, loadConfig
 from xmppws.limits import Limits
 
@@ -475,13 +475,15 @@ class Options(usage.Options):
         domains = []
         for name in self["domain"]:
             try:
-                jid = JID(name)
-            except (InvalidFormat, UnicodeError) as e:
-                self._fail("domain", "%r is not a valid domain: %s" % (name, e))
-            if jid.user or jid.resource:
+                address = jids.parse(name)
+            except jids.JIDMalformed as e:
+                self._fail(
+                    "domain", "%r is not a valid domain (%s: %s)" % (name, e.part, e.reason)
+                )
+            if address.user or address.resource:
                 self._fail("domain", "%r is an address; give the domain only" % (name,))
-            if jid.host not in domains:
-                domains.append(jid.host)
+            if address.host not in domains:
+                domains.append(address.host)
         return domains
 
     def _path(self, name, path):
@@ -588,9 +590,9 @@ class Options(usage.Options):
             if not sep or not domain or not endpoint:
                 self._fail("upstream", "%r is not DOMAIN=ENDPOINT" % (route,))
             try:
-                JID(domain)
+                jids.prepDomainpart(domain)
                 clientFromString(self._getReactor(), endpoint)
-            except (InvalidFormat, UnicodeError, ValueError, TypeError, KeyError) as e:
+            except (ValueError, TypeError, KeyError) as e:
                 self._fail("upstream", "%r: %s" % (route, e))
         self._fail(
             "upstream",

@@ -45,6 +45,7 @@ __all__ = [
     "JIDMalformed",
     "bare",
     "fromParts",
+    "fromPrepared",
     "parse",
     "prepDomainpart",
     "prepLocalpart",
@@ -84,6 +85,8 @@ class JIDMalformed(InvalidFormat, ValueError):
 
     @ivar part: C{'localpart'}, C{'domainpart'}, C{'resourcepart'} or
         C{'jid'}: what was wrong.
+    @ivar reason: why, in a few words that never repeat the refused text
+        (fit for a stanza error's C{<text/>}).
     """
 
     def __init__(self, part, reason):
@@ -190,7 +193,7 @@ def prepDomainpart(text):
                 # "--" in the third and fourth positions are reserved.
                 for label in lowered.split("."):
                     if label[2:4] == "--" and not label.startswith("xn--"):
-                        raise JIDMalformed("domainpart", "reserved label %r" % (label,))
+                        raise JIDMalformed("domainpart", "has a reserved label")
                 if "xn--" in lowered:
                     return _idnaDomain(lowered)
             return _checkLength("domainpart", lowered)
@@ -225,16 +228,20 @@ def _idnaDomain(text):
     try:
         alabels = idna.encode(text, uts46=True, transitional=False)
         prepared = idna.decode(alabels)
-    except (idna.IDNAError, UnicodeError, ValueError) as e:
-        raise JIDMalformed(
-            "domainpart", "not an internationalised domain name: %s" % (e,)
-        ) from None
+    except (idna.IDNAError, UnicodeError, ValueError):
+        raise JIDMalformed("domainpart", "not an internationalised domain name") from None
     return _checkLength("domainpart", prepared)
 
 
 def _reason(error):
-    reason = str(error)
-    return reason or error.__class__.__name__
+    """
+    A short reason for a PRECIS refusal, such as C{'has a disallowed
+    character (spaces)'}, without the text refused.
+    """
+    detail = getattr(error, "reason", "") or ""
+    if detail.startswith("DISALLOWED/"):
+        return "has a disallowed character (%s)" % (detail.split("/", 1)[1],)
+    return detail or "not allowed"
 
 
 def split(text):
@@ -308,6 +315,19 @@ def bare(address):
     if address.resource is None:
         return address
     return _PreparedJID(address.user, address.host, None)
+
+
+def fromPrepared(text):
+    """
+    Make a JID from an address this server prepared itself (one stored
+    in its database, a served domain), splitting it without preparing
+    it again.  Never for what a client or peer sent: use L{parse}.
+
+    @type text: L{str}
+    @rtype: L{JID}
+    @raise JIDMalformed: if a separator introduces an empty part.
+    """
+    return _PreparedJID(*split(text))
 
 
 def prepared(user, host, resource=None):
