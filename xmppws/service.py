@@ -71,8 +71,8 @@ class Settings:
     @ivar certificate: the L{xmppws._tls.ReloadableCertificate} for
         STARTTLS, or L{None}.
     @ivar certificates: every reloadable certificate in use.
-    @ivar plain, anonymous, registration, requireEncryption, smTimeout:
-        see L{ServerConfig}.
+    @ivar plain, anonymous, registration, requireEncryption, smTimeout,
+        throttle, quotas, registrationInterval: see L{ServerConfig}.
     @ivar limits: the L{Limits}.
     @ivar shutdownTimeout: seconds the peers get to close their streams
         when the service stops.
@@ -100,6 +100,9 @@ class Settings:
     registration = False
     requireEncryption = False
     smTimeout = 300
+    throttle = None
+    quotas = None
+    registrationInterval = 60
     limits = None
     shutdownTimeout = 10.0
     seeOtherURI = None
@@ -240,6 +243,9 @@ class XMPPService(MultiService):
                 registration=settings.registration,
                 requireEncryption=settings.requireEncryption,
                 smTimeout=settings.smTimeout,
+                throttle=settings.throttle,
+                quotas=settings.quotas,
+                registrationInterval=settings.registrationInterval,
             ),
             reactor=reactor,
             tlsOptions=settings.certificate,

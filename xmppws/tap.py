@@ -20,6 +20,8 @@ from twisted.python import usage
 
 from xmppws import _handshake, _tls
 from xmppws.c2s import jid as jids
+from xmppws.c2s.quotas import Quotas
+from xmppws.c2s.throttle import ThrottlePolicy
 from xmppws.config import FLAG, LIST, VALUE, ConfigError, loadConfig
 from xmppws.limits import Limits
 
@@ -118,6 +120,102 @@ _VALUES = [
         "Stanzas a session may send at once beyond the rate.",
     ),
     (
+        "auth-account-failures",
+        str(ThrottlePolicy.accountFailures),
+        "Failed logins to one account (whether it exists or not, from any "
+        "address) before every login to it waits before being checked.",
+    ),
+    (
+        "auth-address-failures",
+        str(ThrottlePolicy.addressFailures),
+        "Failed logins from one address (IPv6: one /64) before every login "
+        "from it waits before being checked.",
+    ),
+    (
+        "auth-delay",
+        "%g" % (ThrottlePolicy.delay,),
+        "Seconds the first throttled login waits; each further failure "
+        "doubles the wait.",
+    ),
+    (
+        "auth-max-delay",
+        "%g" % (ThrottlePolicy.maxDelay,),
+        "The longest a throttled login waits, in seconds: an account is "
+        "never locked.",
+    ),
+    (
+        "auth-account-forget",
+        "%g" % (ThrottlePolicy.accountForget,),
+        "Seconds after which one failed login to an account is forgotten.",
+    ),
+    (
+        "auth-address-forget",
+        "%g" % (ThrottlePolicy.addressForget,),
+        "Seconds after which one failed login from an address is forgotten.",
+    ),
+    (
+        "auth-address-refuse",
+        str(ThrottlePolicy.addressRefuse),
+        "Failed logins from one address after which its logins are refused "
+        "unchecked until some are forgotten; 0 never refuses.",
+    ),
+    (
+        "auth-remember-address",
+        "%g" % (ThrottlePolicy.rememberAddress,),
+        "Seconds an address stays known to an account after a successful "
+        "login from it; logins from a known address skip the account's "
+        "wait. 0 remembers none.",
+    ),
+    (
+        "max-resources",
+        str(Quotas.maxResources),
+        "Resources one account may bind at once (sessions waiting for "
+        "resumption included; the oldest of those makes room).",
+    ),
+    (
+        "max-roster-items",
+        str(Quotas.maxRosterItems),
+        "Items in one account's roster.",
+    ),
+    (
+        "max-pending-subscriptions",
+        str(Quotas.maxPendingSubscriptions),
+        "Subscription requests from contacts outside the roster kept for "
+        "one account until it answers.",
+    ),
+    (
+        "max-roster-groups",
+        str(Quotas.maxRosterGroups),
+        "Groups of one roster item.",
+    ),
+    (
+        "max-blocked",
+        str(Quotas.maxBlocked),
+        "Entries in one account's block list (XEP-0191).",
+    ),
+    (
+        "max-directed-presences",
+        str(Quotas.maxDirectedPresences),
+        "Entities one session may have sent directed presence to.",
+    ),
+    (
+        "sm-max-queue",
+        str(Quotas.smMaxQueue),
+        "Stanzas a session may leave unacknowledged with stream management "
+        "(XEP-0198) before it ends.",
+    ),
+    (
+        "max-offline-messages",
+        str(Quotas.maxOfflineMessages),
+        "Offline messages kept for one account.",
+    ),
+    (
+        "registration-interval",
+        "60",
+        "Seconds between two in-band registrations from one address (IPv6: "
+        "one /64); 0 for no limit.",
+    ),
+    (
         "shutdown-timeout",
         "10",
         "Seconds clients get to close their streams when the service stops.",
@@ -162,6 +260,30 @@ _LIMITS = {
     "ping-timeout": ("pingTimeout", float),
     "stanza-rate": ("stanzaRate", float),
     "stanza-burst": ("stanzaBurst", int),
+}
+
+# option: (ThrottlePolicy attribute, type, minimum)
+_THROTTLE = {
+    "auth-account-failures": ("accountFailures", int, 0),
+    "auth-address-failures": ("addressFailures", int, 0),
+    "auth-delay": ("delay", float, 0.001),
+    "auth-max-delay": ("maxDelay", float, 0.001),
+    "auth-account-forget": ("accountForget", float, 0.001),
+    "auth-address-forget": ("addressForget", float, 0.001),
+    "auth-address-refuse": ("addressRefuse", int, 0),
+    "auth-remember-address": ("rememberAddress", float, 0),
+}
+
+# option: Quotas attribute; each a whole number of at least 1.
+_QUOTAS = {
+    "max-resources": "maxResources",
+    "max-roster-items": "maxRosterItems",
+    "max-pending-subscriptions": "maxPendingSubscriptions",
+    "max-roster-groups": "maxRosterGroups",
+    "max-blocked": "maxBlocked",
+    "max-directed-presences": "maxDirectedPresences",
+    "sm-max-queue": "smMaxQueue",
+    "max-offline-messages": "maxOfflineMessages",
 }
 
 _RESERVED_PATHS = ("/.well-known/host-meta", "/.well-known/host-meta.json")
@@ -388,6 +510,11 @@ class Options(usage.Options):
         if self["plain"] not in ("encrypted", "loopback", "always"):
             self._fail("plain", "must be 'encrypted', 'loopback' or 'always', not %r" % (self["plain"],))
         smTimeout = self._number("sm-timeout", int, 0)
+        throttle = self._throttle()
+        quotas = Quotas(
+            **{attribute: self._number(name, int, 1) for name, attribute in _QUOTAS.items()}
+        )
+        registrationInterval = self._number("registration-interval", float, 0)
         shutdownTimeout = self._number("shutdown-timeout", float, 0.001)
         origins = self._origins()
         publicURLs = [self._webSocketURL("public-url", url) for url in self["public-url"]]
@@ -438,6 +565,9 @@ class Options(usage.Options):
             registration=self["registration"],
             requireEncryption=self["require-encryption"],
             smTimeout=smTimeout,
+            throttle=throttle,
+            quotas=quotas,
+            registrationInterval=registrationInterval,
             limits=limits,
             shutdownTimeout=shutdownTimeout,
             seeOtherURI=seeOther,
@@ -470,6 +600,14 @@ class Options(usage.Options):
         if values["pingInterval"] and not values["pingTimeout"]:
             self._fail("ping-timeout", "must be more than 0 while --ping-interval is")
         return Limits(**values)
+
+    def _throttle(self):
+        values = {}
+        for name, (attribute, kind, minimum) in _THROTTLE.items():
+            values[attribute] = self._number(name, kind, minimum)
+        if values["maxDelay"] < values["delay"]:
+            self._fail("auth-max-delay", "must not be less than --auth-delay")
+        return ThrottlePolicy(**values)
 
     def _domains(self):
         domains = []
