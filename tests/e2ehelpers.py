@@ -375,6 +375,8 @@ class E2EServer:
     @ivar wsPort: the WebSocket port number.
     @ivar c2sPort: the TCP client port number.
     @ivar componentPort: the component port number, or L{None}.
+    @ivar wsOptions: more keyword arguments for the WebSocket factory
+        (C{trustedProxies}, say).
     @ivar aborted: how many connections were still open at L{stop} and
         had to be aborted.
     """
@@ -386,9 +388,11 @@ class E2EServer:
         tracker,
         tlsOptions=None,
         componentSecret=None,
+        wsOptions=None,
         **config,
     ):
         self.reactor = reactor
+        self.wsOptions = wsOptions or {}
         directory.makedirs(ignoreExistingDirectory=True)
         self.path = directory.child("xmppws.sqlite").path
         self.tracker = tracker
@@ -424,7 +428,7 @@ class E2EServer:
         )
         installModules(self.server)
         ws = XMPPWebSocketServerFactory(
-            self.server.streamFactory(), path=WS_PATH, reactor=self.reactor
+            self.server.streamFactory(), path=WS_PATH, reactor=self.reactor, **self.wsOptions
         )
         self.wsPort = yield self._listen(ws)
         self.c2sPort = yield self._listen(self.server.streamFactory())

@@ -284,7 +284,9 @@ class C2SAuthenticator(xmlstream.ListenAuthenticator):
                 return self._refuse(attempt)
             self._attempt = attempt
             if attempt.delay:
-                self._waiting = self.server.reactor.callLater(attempt.delay, self._waited, data)
+                # On the throttle's clock, which its delays are measured by.
+                clock = self.server.throttle.clock
+                self._waiting = clock.callLater(attempt.delay, self._waited, data)
                 return
         self._run(data)
 
