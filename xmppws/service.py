@@ -71,8 +71,13 @@ class Settings:
     @ivar certificate: the L{xmppws._tls.ReloadableCertificate} for
         STARTTLS, or L{None}.
     @ivar certificates: every reloadable certificate in use.
-    @ivar plain, anonymous, registration, requireEncryption, smTimeout,
-        throttle, quotas, registrationInterval: see L{ServerConfig}.
+    @ivar plain, anonymous, registration, requireEncryption, smTimeout:
+        see L{ServerConfig}.
+    @ivar throttle: the login throttle's policy, or L{None} for the
+        defaults (see L{ServerConfig}).
+    @ivar quotas: the budgets of the state clients make the server keep,
+        or L{None} for the defaults (see L{ServerConfig}).
+    @ivar registrationInterval: see L{ServerConfig}.
     @ivar limits: the L{Limits}.
     @ivar shutdownTimeout: seconds the peers get to close their streams
         when the service stops.

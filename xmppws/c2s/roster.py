@@ -96,7 +96,7 @@ class Roster:
     def isFull(self, owner):
         """
         Whether the roster of C{owner} has as many items as it may have
-        (L{xmppws.c2s.quotas.Quotas.maxRosterItems}).
+        (C{xmppws.c2s.quotas.Quotas.maxRosterItems}).
 
         @type owner: L{JID}
         @rtype: L{bool}

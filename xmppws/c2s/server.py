@@ -54,8 +54,8 @@ class ServerConfig:
     @ivar requireEncryption: on TCP, require STARTTLS before SASL.
     @ivar smTimeout: seconds a dropped XEP-0198 session waits for
         resumption; 0 turns resumption off.
-    @ivar throttle: the L{ThrottlePolicy} of logins.
-    @ivar quotas: the L{Quotas} of the state clients make the server keep.
+    @ivar throttle: the C{ThrottlePolicy} of logins.
+    @ivar quotas: the C{Quotas} of the state clients make the server keep.
     @ivar registrationInterval: seconds between two in-band registrations
         from one address (one IPv6 /64); 0 for no limit.
     """
@@ -108,7 +108,7 @@ class ServerConfig:
     @property
     def offlineLimit(self):
         """
-        The offline message budget (L{Quotas.maxOfflineMessages}).
+        The offline message budget (C{Quotas.maxOfflineMessages}).
         """
         return self.quotas.maxOfflineMessages
 
@@ -224,7 +224,7 @@ class XMPPServer:
         Ask the login throttle about an attempt to log in as C{username}
         (as the client sent it) before anything is checked.
 
-        @return: the L{xmppws.c2s.throttle.Attempt}; the caller waits its
+        @return: the C{xmppws.c2s.throttle.Attempt}; the caller waits its
             C{delay} (or refuses it), then reports its outcome to
             L{authSucceeded} or L{authFailed}.
         """
@@ -259,7 +259,7 @@ class XMPPServer:
     def authSucceeded(self, xs, username, domain, attempt=None):
         """
         Count a successful login; its address becomes known to the
-        account (see L{xmppws.c2s.throttle}).
+        account (see C{xmppws.c2s.throttle}).
         """
         self.stats["auth_success"] += 1
         if attempt is not None:
@@ -297,7 +297,7 @@ class XMPPServer:
         Bind a resource, replacing an existing session with the same full
         JID (it gets a C{conflict} stream error), as Prosody does.
 
-        An account has at most L{Quotas.maxResources} resources; at the
+        An account has at most C{Quotas.maxResources} resources; at the
         limit, the session that has waited longest for XEP-0198
         resumption ends to make room, and with none waiting the bind is
         refused.

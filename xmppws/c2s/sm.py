@@ -39,7 +39,7 @@ as for an unavailable resource (RFC 6121 section 8.5.3.2).  Stanzas from
 the account itself are never bounced.
 
 The queue is bounded by L{StreamManagement.maxQueue} (the server
-configuration's L{xmppws.c2s.quotas.Quotas.smMaxQueue}, 500 by
+configuration's C{xmppws.c2s.quotas.Quotas.smMaxQueue}, 500 by
 default).  A session that
 goes over it ends as above: while connected it gets a
 C{policy-violation} stream error first; while detached it simply
