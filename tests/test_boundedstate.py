@@ -98,10 +98,10 @@ class DistinctJIDTests(unittest.TestCase):
         return [
             # Messages: to made-up local accounts, remote domains,
             # unknown resources of a real account, and malformed.
-            b"<message xmlns='jabber:client' to='u%d@localhost' type='chat'><body>x</body></message>" % (n,),
-            b"<message xmlns='jabber:client' to='u%d@h%d.example/r' type='chat'><body>x</body></message>" % (n, n),
-            b"<message xmlns='jabber:client' to='bob@localhost/r%d' type='chat'><body>x</body></message>" % (n,),
-            b"<message xmlns='jabber:client' to='zed@localhost/%d%s'><body>x</body></message>" % (n, long.encode()),
+            _message(b"u%d@localhost" % (n,)),
+            _message(b"u%d@h%d.example/r" % (n, n)),
+            _message(b"bob@localhost/r%d" % (n,)),
+            _message(b"zed@localhost/%d%s" % (n, long.encode())),
             # iqs: to made-up accounts, the server with a resource, remote.
             b"<iq xmlns='jabber:client' type='get' id='q%d' to='u%d@localhost'>"
             b"<query xmlns='http://jabber.org/protocol/disco#info'/></iq>" % (n, n),
@@ -213,6 +213,10 @@ class DistinctJIDTests(unittest.TestCase):
             session(n)
         self.assertEqual(len(INTERNED), interned)
         self.assertEqual(tableSizes(self.server), before)
+
+
+def _message(to):
+    return b"<message xmlns='jabber:client' to='%s' type='chat'><body>x</body></message>" % (to,)
 
 
 def _done():

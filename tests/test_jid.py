@@ -92,7 +92,8 @@ class LocalpartTests(unittest.TestCase):
         """
         Printable ASCII other than the forbidden characters is allowed.
         """
-        self.assertEqual(jid.prepLocalpart("a!#$%()*+,-.;=?[\\]^_`{|}~"), "a!#$%()*+,-.;=?[\\]^_`{|}~")
+        punctuation = "a!#$%()*+,-.;=?[\\]^_`{|}~"
+        self.assertEqual(jid.prepLocalpart(punctuation), punctuation)
 
     def test_forbiddenCharacters(self):
         """

@@ -283,7 +283,11 @@ class BlockingQuotaTests(QuotaTestCase):
         [reply] = self.block(alice, "a@example.org/" + "r" * 1100)
         self.assertEqual(
             stanzaError(reply),
-            ("jid-malformed", "modify", "An item's resourcepart is not valid (longer than 1023 bytes)."),
+            (
+                "jid-malformed",
+                "modify",
+                "An item's resourcepart is not valid (longer than 1023 bytes).",
+            ),
         )
 
 

@@ -272,9 +272,10 @@ class BoundsTests(unittest.TestCase):
         clock = Clock()
         throttle = LoginThrottle(clock, ThrottlePolicy(maxEntries=50))
         for n in range(2000):
-            attempt = throttle.begin(("user%d" % (n,), "localhost"), "10.0.%d.%d" % (n // 256, n % 256))
+            host = "%d.%d" % (n // 256, n % 256)
+            attempt = throttle.begin(("user%d" % (n,), "localhost"), "10.0." + host)
             throttle.failed(attempt)
-            attempt = throttle.begin(("other%d" % (n,), "localhost"), "10.1.%d.%d" % (n // 256, n % 256))
+            attempt = throttle.begin(("other%d" % (n,), "localhost"), "10.1." + host)
             throttle.succeeded(attempt)
         self.assertEqual(throttle.sizes(), {"accounts": 50, "addresses": 50, "known": 50})
 

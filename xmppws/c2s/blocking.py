@@ -185,7 +185,10 @@ class Blocking:
                 jid = jids.parse(text or "")
             except jids.JIDMalformed as e:
                 self.server.bounce(
-                    iq, "jid-malformed", "modify", "An item's %s is not valid (%s)." % (e.part, e.reason)
+                    iq,
+                    "jid-malformed",
+                    "modify",
+                    "An item's %s is not valid (%s)." % (e.part, e.reason),
                 )
                 return
             items.append(jid.full())

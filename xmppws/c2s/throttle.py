@@ -322,14 +322,11 @@ class LoginThrottle:
                     (level - policy.addressRefuse + 1) * policy.addressForget
                 )
                 return attempt
-            waits.append(
-                ("address", self._addresses, address, policy.delayFor(level, policy.addressFailures))
-            )
+            delay = policy.delayFor(level, policy.addressFailures)
+            waits.append(("address", self._addresses, address, delay))
         if account is not None and not self._isKnown(account, address, now):
-            level = self._accounts.level(account, now)
-            waits.append(
-                ("account", self._accounts, account, policy.delayFor(level, policy.accountFailures))
-            )
+            delay = policy.delayFor(self._accounts.level(account, now), policy.accountFailures)
+            waits.append(("account", self._accounts, account, delay))
         waits = [w for w in waits if w[3] > 0]
         if not waits:
             return attempt
