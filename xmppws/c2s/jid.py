@@ -16,6 +16,13 @@ reference to what it parsed: a JID a client made up lives as long as the
 stanza that carried it (Twisted's intern cache keeps every distinct JID
 for the life of the process, and C{JID.userhostJID()} feeds it).
 
+Beware of what else interns: C{internJID} itself, C{JID.userhostJID()} on
+a JID Twisted made (use L{bare}), Twisted's C{ListenAuthenticator} and
+tx-xmpp's component authenticator with the stream header's C{to}, and
+tx-xmpp's C{generic.Stanza.fromElement}, C{Router.route}, C{pubsub} and
+C{muc} modules with the addresses of the stanzas they read.  Parse what a
+client sent with this module before handing it to them.
+
 Preparation follows RFC 7622 section 3:
 
   - localpart: the C{UsernameCaseMapped} profile, without the characters
