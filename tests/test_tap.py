@@ -25,6 +25,8 @@ from twisted.trial import unittest
 
 from tests.servicehelpers import writeCertificate
 from xmppws import _tls, tap
+from xmppws.c2s.quotas import Quotas
+from xmppws.c2s.throttle import ThrottlePolicy
 from xmppws.config import FLAG, LIST, VALUE, ConfigError, loadConfig
 from xmppws.limits import Limits
 
@@ -434,6 +436,91 @@ class LimitOptionTests(OptionsMixin, unittest.TestCase):
         """
         self.assertRefused("--ping-timeout", "--ping-timeout", "0")
         self.assertEqual(self.parse("--ping-interval", "0", "--ping-timeout", "0").limits.pingInterval, 0)
+
+
+class HardeningOptionsTests(OptionsMixin, unittest.TestCase):
+    """
+    The login throttle and the state budgets have options, checked, and
+    reach the embedded server.
+    """
+
+    def test_defaults(self):
+        """
+        Without options, the throttle and the budgets have their
+        documented defaults.
+        """
+        settings = self.parse()
+        self.assertEqual(repr(settings.throttle), repr(ThrottlePolicy()))
+        self.assertEqual(repr(settings.quotas), repr(Quotas()))
+        self.assertEqual(settings.registrationInterval, 60)
+
+    def test_values(self):
+        """
+        Each option sets its value.
+        """
+        settings = self.parse(
+            "--auth-account-failures", "3", "--auth-address-failures", "4",
+            "--auth-delay", "0.5", "--auth-max-delay", "30",
+            "--auth-account-forget", "600", "--auth-address-forget", "120",
+            "--auth-address-refuse", "0", "--auth-remember-address", "0",
+            "--max-resources", "2", "--max-roster-items", "3",
+            "--max-pending-subscriptions", "4", "--max-roster-groups", "5",
+            "--max-blocked", "6", "--max-directed-presences", "7",
+            "--sm-max-queue", "8", "--max-offline-messages", "9",
+            "--registration-interval", "0",
+        )
+        throttle, quotas = settings.throttle, settings.quotas
+        self.assertEqual(
+            (
+                throttle.accountFailures, throttle.addressFailures, throttle.delay,
+                throttle.maxDelay, throttle.accountForget, throttle.addressForget,
+                throttle.addressRefuse, throttle.rememberAddress,
+            ),
+            (3, 4, 0.5, 30, 600, 120, 0, 0),
+        )
+        self.assertEqual(
+            [getattr(quotas, name) for name in Quotas._names], [2, 3, 4, 5, 6, 7, 8, 9]
+        )
+        self.assertEqual(settings.registrationInterval, 0)
+
+    def test_invalid(self):
+        """
+        Values out of range are refused, naming the option.
+        """
+        for option, value in [
+            ("--auth-account-failures", "-1"),
+            ("--auth-delay", "0"),
+            ("--auth-address-forget", "soon"),
+            ("--auth-address-refuse", "1.5"),
+            ("--max-resources", "0"),
+            ("--max-blocked", "-5"),
+            ("--sm-max-queue", "many"),
+            ("--registration-interval", "-1"),
+        ]:
+            self.assertRefused(option, option, value)
+        self.assertRefused("--auth-max-delay", "--auth-delay", "10", "--auth-max-delay", "5")
+
+    def test_fromFile(self):
+        """
+        The configuration file sets them too.
+        """
+        path = FilePath(self.mktemp())
+        path.setContent(b"max-roster-items = 50\nauth_max_delay = 120\n")
+        settings = self.parse("--config", path.path)
+        self.assertEqual(settings.quotas.maxRosterItems, 50)
+        self.assertEqual(settings.throttle.maxDelay, 120)
+
+    def test_reachServer(self):
+        """
+        The service's embedded server uses them.
+        """
+        from xmppws.service import XMPPService
+
+        settings = self.parse("--max-blocked", "6", "--auth-delay", "3", "--c2s", "none")
+        service = XMPPService(settings, MemoryReactorClock(), installSignalHandlers=False)
+        self.addCleanup(service.storage.close)
+        self.assertEqual(service.server.config.quotas.maxBlocked, 6)
+        self.assertEqual(service.server.throttle.policy.delay, 3)
 
 
 class ConfigFileTests(OptionsMixin, unittest.TestCase):

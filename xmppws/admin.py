@@ -12,8 +12,7 @@ service runs.
 import sys
 
 from twisted.python import usage
-from twisted.words.protocols.jabber.jid import InvalidFormat, JID
-
+from xmppws.c2s import jid as jids
 from xmppws.c2s.storage import AccountExists, NoSuchAccount, Storage
 
 __all__ = ["main", "parseAccountJID"]
@@ -23,16 +22,18 @@ def parseAccountJID(text):
     """
     Parse and normalise an account address, C{user@domain}.
 
-    @return: C{(username, domain)}, both normalised (nodeprep, nameprep).
+    @return: C{(username, domain)}, both prepared as the server prepares
+        what clients send (L{xmppws.c2s.jid}), so that the account is the
+        one they log in to.
     @raise ValueError: if C{text} is no bare JID with a user part.
     """
     try:
-        jid = JID(text)
-    except (InvalidFormat, UnicodeError) as e:
-        raise ValueError("invalid JID %r: %s" % (text, e))
-    if not jid.user or jid.resource:
+        address = jids.parse(text)
+    except jids.JIDMalformed as e:
+        raise ValueError("invalid JID %r (%s: %s)" % (text, e.part, e.reason))
+    if not address.user or address.resource:
         raise ValueError("an account is user@domain, without resource: %r" % (text,))
-    return jid.user, jid.host
+    return address.user, address.host
 
 
 class _AccountCommand(usage.Options):

@@ -133,6 +133,25 @@ class _Collector:
             auth.add_metric(["success"], stats.get("auth_success", 0))
             auth.add_metric(["failure"], stats.get("auth_failure", 0))
             yield auth
+            throttled = CounterMetricFamily(
+                "xmppws_auth_throttled",
+                "SASL attempts the login throttle delayed before checking them, or "
+                "refused unchecked.",
+                labels=["action"],
+            )
+            throttled.add_metric(["delayed"], stats.get("auth_delayed", 0))
+            throttled.add_metric(["refused"], stats.get("auth_refused", 0))
+            yield throttled
+            quotas = CounterMetricFamily(
+                "xmppws_quota_refusals",
+                "Requests refused because a client reached a budget of state the "
+                "server keeps for it, by budget.",
+                labels=["quota"],
+            )
+            for name, value in sorted(list(stats.items())):
+                if name.startswith("quota_"):
+                    quotas.add_metric([name[len("quota_"):]], value)
+            yield quotas
             yield CounterMetricFamily(
                 "xmppws_resumptions",
                 "Sessions resumed with XEP-0198 stream management.",

@@ -75,6 +75,11 @@ class Settings:
     @ivar certificates: every reloadable certificate in use.
     @ivar plain, anonymous, registration, requireEncryption, smTimeout:
         see L{ServerConfig}.
+    @ivar throttle: the login throttle's policy, or L{None} for the
+        defaults (see L{ServerConfig}).
+    @ivar quotas: the budgets of the state clients make the server keep,
+        or L{None} for the defaults (see L{ServerConfig}).
+    @ivar registrationInterval: see L{ServerConfig}.
     @ivar limits: the L{Limits}.
     @ivar shutdownTimeout: seconds the peers get to close their streams
         when the service stops.
@@ -102,6 +107,9 @@ class Settings:
     registration = False
     requireEncryption = False
     smTimeout = 300
+    throttle = None
+    quotas = None
+    registrationInterval = 60
     limits = None
     shutdownTimeout = 10.0
     seeOtherURI = None
@@ -245,6 +253,9 @@ class XMPPService(MultiService):
                 registration=settings.registration,
                 requireEncryption=settings.requireEncryption,
                 smTimeout=settings.smTimeout,
+                throttle=settings.throttle,
+                quotas=settings.quotas,
+                registrationInterval=settings.registrationInterval,
             ),
             reactor=reactor,
             tlsOptions=settings.certificate,

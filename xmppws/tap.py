@@ -17,9 +17,11 @@ from urllib.parse import urlsplit
 
 from twisted.internet.endpoints import clientFromString
 from twisted.python import usage
-from twisted.words.protocols.jabber.jid import JID, InvalidFormat
 
 from xmppws import _handshake, _tls
+from xmppws.c2s import jid as jids
+from xmppws.c2s.quotas import Quotas
+from xmppws.c2s.throttle import ThrottlePolicy
 from xmppws.config import FLAG, LIST, VALUE, ConfigError, loadConfig
 from xmppws.limits import Limits
 
@@ -137,6 +139,102 @@ _VALUES = [
         "others wait to send to it, before it is disconnected; 0 for no limit.",
     ),
     (
+        "auth-account-failures",
+        str(ThrottlePolicy.accountFailures),
+        "Failed logins to one account (whether it exists or not, from any "
+        "address) before every login to it waits before being checked.",
+    ),
+    (
+        "auth-address-failures",
+        str(ThrottlePolicy.addressFailures),
+        "Failed logins from one address (IPv6: one /64) before every login "
+        "from it waits before being checked.",
+    ),
+    (
+        "auth-delay",
+        "%g" % (ThrottlePolicy.delay,),
+        "Seconds the first throttled login waits; each further failure "
+        "doubles the wait.",
+    ),
+    (
+        "auth-max-delay",
+        "%g" % (ThrottlePolicy.maxDelay,),
+        "The longest a throttled login waits, in seconds: an account is "
+        "never locked.",
+    ),
+    (
+        "auth-account-forget",
+        "%g" % (ThrottlePolicy.accountForget,),
+        "Seconds after which one failed login to an account is forgotten.",
+    ),
+    (
+        "auth-address-forget",
+        "%g" % (ThrottlePolicy.addressForget,),
+        "Seconds after which one failed login from an address is forgotten.",
+    ),
+    (
+        "auth-address-refuse",
+        str(ThrottlePolicy.addressRefuse),
+        "Failed logins from one address after which its logins are refused "
+        "unchecked until some are forgotten; 0 never refuses.",
+    ),
+    (
+        "auth-remember-address",
+        "%g" % (ThrottlePolicy.rememberAddress,),
+        "Seconds an address stays known to an account after a successful "
+        "login from it; logins from a known address skip the account's "
+        "wait. 0 remembers none.",
+    ),
+    (
+        "max-resources",
+        str(Quotas.maxResources),
+        "Resources one account may bind at once (sessions waiting for "
+        "resumption included; the oldest of those makes room).",
+    ),
+    (
+        "max-roster-items",
+        str(Quotas.maxRosterItems),
+        "Items in one account's roster.",
+    ),
+    (
+        "max-pending-subscriptions",
+        str(Quotas.maxPendingSubscriptions),
+        "Subscription requests from contacts outside the roster kept for "
+        "one account until it answers.",
+    ),
+    (
+        "max-roster-groups",
+        str(Quotas.maxRosterGroups),
+        "Groups of one roster item.",
+    ),
+    (
+        "max-blocked",
+        str(Quotas.maxBlocked),
+        "Entries in one account's block list (XEP-0191).",
+    ),
+    (
+        "max-directed-presences",
+        str(Quotas.maxDirectedPresences),
+        "Entities one session may have sent directed presence to.",
+    ),
+    (
+        "sm-max-queue",
+        str(Quotas.smMaxQueue),
+        "Stanzas a session may leave unacknowledged with stream management "
+        "(XEP-0198) before it ends.",
+    ),
+    (
+        "max-offline-messages",
+        str(Quotas.maxOfflineMessages),
+        "Offline messages kept for one account.",
+    ),
+    (
+        "registration-interval",
+        "60",
+        "Seconds between two in-band registrations from one address (IPv6: "
+        "one /64); 0 for no limit.",
+    ),
+    (
         "shutdown-timeout",
         "10",
         "Seconds clients get to close their streams when the service stops.",
@@ -184,6 +282,30 @@ _LIMITS = {
     "byte-rate": ("byteRate", int),
     "byte-burst": ("byteBurst", int),
     "stall-timeout": ("stallTimeout", float),
+}
+
+# option: (ThrottlePolicy attribute, type, minimum)
+_THROTTLE = {
+    "auth-account-failures": ("accountFailures", int, 0),
+    "auth-address-failures": ("addressFailures", int, 0),
+    "auth-delay": ("delay", float, 0.001),
+    "auth-max-delay": ("maxDelay", float, 0.001),
+    "auth-account-forget": ("accountForget", float, 0.001),
+    "auth-address-forget": ("addressForget", float, 0.001),
+    "auth-address-refuse": ("addressRefuse", int, 0),
+    "auth-remember-address": ("rememberAddress", float, 0),
+}
+
+# option: Quotas attribute; each a whole number of at least 1.
+_QUOTAS = {
+    "max-resources": "maxResources",
+    "max-roster-items": "maxRosterItems",
+    "max-pending-subscriptions": "maxPendingSubscriptions",
+    "max-roster-groups": "maxRosterGroups",
+    "max-blocked": "maxBlocked",
+    "max-directed-presences": "maxDirectedPresences",
+    "sm-max-queue": "smMaxQueue",
+    "max-offline-messages": "maxOfflineMessages",
 }
 
 _RESERVED_PATHS = ("/.well-known/host-meta", "/.well-known/host-meta.json")
@@ -410,6 +532,11 @@ class Options(usage.Options):
         if self["plain"] not in ("encrypted", "loopback", "always"):
             self._fail("plain", "must be 'encrypted', 'loopback' or 'always', not %r" % (self["plain"],))
         smTimeout = self._number("sm-timeout", int, 0)
+        throttle = self._throttle()
+        quotas = Quotas(
+            **{attribute: self._number(name, int, 1) for name, attribute in _QUOTAS.items()}
+        )
+        registrationInterval = self._number("registration-interval", float, 0)
         shutdownTimeout = self._number("shutdown-timeout", float, 0.001)
         origins = self._origins()
         publicURLs = [self._webSocketURL("public-url", url) for url in self["public-url"]]
@@ -460,6 +587,9 @@ class Options(usage.Options):
             registration=self["registration"],
             requireEncryption=self["require-encryption"],
             smTimeout=smTimeout,
+            throttle=throttle,
+            quotas=quotas,
+            registrationInterval=registrationInterval,
             limits=limits,
             shutdownTimeout=shutdownTimeout,
             seeOtherURI=seeOther,
@@ -497,17 +627,27 @@ class Options(usage.Options):
             self._fail("ping-timeout", "must be more than 0 while --ping-interval is")
         return Limits(**values)
 
+    def _throttle(self):
+        values = {}
+        for name, (attribute, kind, minimum) in _THROTTLE.items():
+            values[attribute] = self._number(name, kind, minimum)
+        if values["maxDelay"] < values["delay"]:
+            self._fail("auth-max-delay", "must not be less than --auth-delay")
+        return ThrottlePolicy(**values)
+
     def _domains(self):
         domains = []
         for name in self["domain"]:
             try:
-                jid = JID(name)
-            except (InvalidFormat, UnicodeError) as e:
-                self._fail("domain", "%r is not a valid domain: %s" % (name, e))
-            if jid.user or jid.resource:
+                address = jids.parse(name)
+            except jids.JIDMalformed as e:
+                self._fail(
+                    "domain", "%r is not a valid domain (%s: %s)" % (name, e.part, e.reason)
+                )
+            if address.user or address.resource:
                 self._fail("domain", "%r is an address; give the domain only" % (name,))
-            if jid.host not in domains:
-                domains.append(jid.host)
+            if address.host not in domains:
+                domains.append(address.host)
         return domains
 
     def _path(self, name, path):
@@ -614,9 +754,9 @@ class Options(usage.Options):
             if not sep or not domain or not endpoint:
                 self._fail("upstream", "%r is not DOMAIN=ENDPOINT" % (route,))
             try:
-                JID(domain)
+                jids.prepDomainpart(domain)
                 clientFromString(self._getReactor(), endpoint)
-            except (InvalidFormat, UnicodeError, ValueError, TypeError, KeyError) as e:
+            except (ValueError, TypeError, KeyError) as e:
                 self._fail("upstream", "%r: %s" % (route, e))
         self._fail(
             "upstream",

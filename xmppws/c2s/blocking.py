@@ -29,11 +29,13 @@ Enforcement (XEP-0191 section 3.3):
 
 import itertools
 
-from twisted.words.protocols.jabber.jid import JID, InvalidFormat, internJID
+from twisted.words.protocols.jabber.jid import JID
 from twisted.words.xish import domish
 
+from xmppws.c2s import jid as jids
 from xmppws.c2s._stanzas import copyStanza, errorReply
 from xmppws.c2s.namespaces import NS_BLOCKING, NS_BLOCKING_ERRORS, NS_CLIENT
+from xmppws.c2s.quotas import refuse
 
 __all__ = ["Blocking", "install"]
 
@@ -55,7 +57,10 @@ class Blocking:
 
     def blocklist(self, bare):
         """
-        The block list of an account.
+        The block list of an account.  The lists of accounts with a
+        session are kept in memory until their last session ends; others
+        are read from the database each time, so that stanzas to made-up
+        accounts leave nothing behind.
 
         @type bare: L{JID}
         @return: the blocked JIDs, as normalised strings.
@@ -65,7 +70,8 @@ class Blocking:
         items = self._lists.get(key)
         if items is None:
             items = frozenset(self.server.storage.blocklist(bare.user, bare.host))
-            self._lists[key] = items
+            if self.server.sessionsOf(bare):
+                self._lists[key] = items
         return items
 
     def isBlocked(self, bare, jid):
@@ -103,12 +109,12 @@ class Blocking:
         if sender is None:
             return None
         stanzaType = stanza.getAttribute("type")
-        if sender.userhostJID() == to.userhostJID():
+        if jids.bare(sender) == jids.bare(to):
             return None
         if sender.user is None and self.server.isLocal(sender):
             # The account's own server is never blocked.
             return None
-        if self.isBlocked(to.userhostJID(), sender):
+        if self.isBlocked(jids.bare(to), sender):
             if stanzaType != "error" and (
                 stanza.name == "message" or (stanza.name == "iq" and stanzaType in ("get", "set"))
             ):
@@ -118,7 +124,7 @@ class Blocking:
             stanzaType != "error"
             and sender.user is not None
             and self.server.isLocal(sender)
-            and self.isBlocked(sender.userhostJID(), to)
+            and self.isBlocked(jids.bare(sender), to)
         ):
             return True
         return None
@@ -130,8 +136,8 @@ class Blocking:
         to = _jid(stanza.getAttribute("to"))
         if to is None:
             return None
-        bare = session.jid.userhostJID()
-        if to.userhostJID() == bare or (to.user is None and self.server.isLocal(to)):
+        bare = jids.bare(session.jid)
+        if jids.bare(to) == bare or (to.user is None and self.server.isLocal(to)):
             return None
         if not self.isBlocked(bare, to):
             return None
@@ -152,6 +158,9 @@ class Blocking:
 
     def onSessionEnded(self, session):
         self._interested.discard(session)
+        bare = jids.bare(session.jid)
+        if not any(other is not session for other in self.server.sessionsOf(bare)):
+            self._lists.pop(bare.userhost(), None)
 
     def onAccountRemoved(self, bare):
         self._lists.pop(bare.userhost(), None)
@@ -161,18 +170,26 @@ class Blocking:
     def _sendList(self, session, iq):
         reply = self.server.reply(iq)
         blocklist = reply.addElement((NS_BLOCKING, "blocklist"))
-        for item in sorted(self.blocklist(session.jid.userhostJID())):
+        for item in sorted(self.blocklist(jids.bare(session.jid))):
             blocklist.addElement("item")["jid"] = item
         self._interested.add(session)
         session.send(reply)
 
     def _edit(self, session, iq, command):
-        bare = session.jid.userhostJID()
+        bare = jids.bare(session.jid)
         items = []
+        limit = self.server.config.quotas.maxBlocked
         for element in command.elements(NS_BLOCKING, "item"):
-            jid = _jid(element.getAttribute("jid"))
-            if jid is None:
-                self.server.bounce(iq, "jid-malformed", "modify")
+            text = element.getAttribute("jid")
+            try:
+                jid = jids.parse(text or "")
+            except jids.JIDMalformed as e:
+                self.server.bounce(
+                    iq,
+                    "jid-malformed",
+                    "modify",
+                    "An item's %s is not valid (%s)." % (e.part, e.reason),
+                )
                 return
             items.append(jid.full())
         current = self.blocklist(bare)
@@ -182,6 +199,16 @@ class Blocking:
                 self.server.bounce(iq, "bad-request", "modify")
                 return
             added = frozenset(items) - current
+            if len(current) + len(added) > limit:
+                refuse(
+                    self.server,
+                    iq,
+                    "maxBlocked",
+                    "policy-violation",
+                    "modify",
+                    "A block list holds at most %d entries; unblock some first." % (limit,),
+                )
+                return
             # Say goodbye while the contacts are still reachable.
             self._sendPresence(bare, added, available=False)
             storage.block(bare.user, bare.host, sorted(added))
@@ -216,7 +243,7 @@ class Blocking:
         if not items:
             return
         subscribers = [
-            internJID(row.contact)
+            jids.fromPrepared(row.contact)
             for row in self.server.storage.roster(bare.user, bare.host)
             if row.subscription in ("from", "both")
         ]
@@ -225,8 +252,8 @@ class Blocking:
             if not items.isdisjoint(_candidates(contact)):
                 shared.add(contact)
         for item in items:
-            jid = internJID(item)
-            if jid.resource is not None and jid.userhostJID() in subscribers:
+            jid = jids.fromPrepared(item)
+            if jid.resource is not None and jids.bare(jid) in subscribers:
                 shared.add(jid)
         for session in self.server.sessionsOf(bare):
             if not session.available:
@@ -254,8 +281,8 @@ def _jid(text):
     if not text:
         return None
     try:
-        return internJID(text)
-    except (InvalidFormat, UnicodeError):
+        return jids.parse(text)
+    except jids.JIDMalformed:
         return None
 
 

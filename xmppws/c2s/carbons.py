@@ -15,9 +15,9 @@ messages, and received private messages from a MUC room
 between two resources of one account gets the C{<sent/>} copy only.
 """
 
-from twisted.words.protocols.jabber.jid import InvalidFormat, internJID
 from twisted.words.xish import domish
 
+from xmppws.c2s import jid as jids
 from xmppws.c2s._stanzas import copyStanza
 from xmppws.c2s.namespaces import NS_CARBONS, NS_CLIENT, NS_FORWARD, NS_HINTS
 
@@ -96,15 +96,15 @@ class Carbons:
             return None
         if not isEligible(stanza):
             return None
-        bare = session.jid.userhostJID()
+        bare = jids.bare(session.jid)
         try:
-            to = internJID(stanza["to"])
-        except (InvalidFormat, UnicodeError):
+            to = jids.parse(stanza["to"])
+        except jids.JIDMalformed:
             return None
         exclude = {session}
         if to == bare:
             exclude.update(_bareRecipients(self.server.sessionsOf(bare)))
-        elif to.userhostJID() == bare:
+        elif jids.bare(to) == bare:
             exclude.add(self.server.session(to))
         self._copy(bare, stanza, "sent", exclude)
         return None
@@ -118,13 +118,13 @@ class Carbons:
         if getattr(message, "carbonsCopied", False) or not isEligible(message):
             return None
         message.carbonsCopied = True
-        bare = session.jid.userhostJID()
+        bare = jids.bare(session.jid)
         try:
-            sender = internJID(message.getAttribute("from", ""))
-            to = internJID(message.getAttribute("to", ""))
-        except (InvalidFormat, UnicodeError):
+            sender = jids.parse(message.getAttribute("from", ""))
+            to = jids.parse(message.getAttribute("to", ""))
+        except jids.JIDMalformed:
             return None
-        if sender.userhostJID() == bare:
+        if jids.bare(sender) == bare:
             return None
         if any(True for _ in message.elements(NS_MUC_USER, "x")):
             return None

@@ -4,12 +4,32 @@ XEP-0114 external components for the embedded server, through tx-xmpp's
 component C{Router} and C{XMPPComponentServerFactory}: an existing Twisted
 component (a tx-xmpp pubsub or MUC service, say) attaches with a shared
 secret and is reached by clients at its subdomain.
+
+Addresses are checked as the server checks clients' (L{xmppws.c2s.jid}):
+
+  - the stream header's C{to} (read before the handshake) is prepared,
+    never interned; a missing one gets C{improper-addressing}, a
+    malformed one or one of the server's own domains C{host-unknown};
+  - a second component for a domain already attached gets C{conflict};
+  - a stanza whose C{from} is not at the component's domain gets the
+    C{invalid-from} stream error (one without C{from} is stamped with
+    the domain); one with a malformed C{to} comes back with
+    C{jid-malformed}.
 """
 
+import secrets
+
 from twisted.logger import Logger
+from twisted.words.protocols.jabber import xmlstream
 from twisted.words.protocols.jabber.error import StreamError
-from twisted.words.protocols.jabber.jid import InvalidFormat, internJID
-from tx_xmpp.component import Router, XMPPComponentServerFactory
+from tx_xmpp.component import (
+    ListenComponentAuthenticator,
+    Router,
+    XMPPComponentServerFactory,
+)
+
+from xmppws.c2s import jid as jids
+from xmppws.c2s._stanzas import errorReply
 
 __all__ = ["ComponentRouter", "ComponentService", "install"]
 
@@ -24,8 +44,8 @@ class ComponentRouter(Router):
 
     def route(self, stanza):
         try:
-            destination = internJID(stanza["to"])
-        except (KeyError, InvalidFormat, UnicodeError):
+            destination = jids.parse(stanza["to"])
+        except (KeyError, jids.JIDMalformed):
             self.log.info("Dropped a component stanza without a valid 'to'")
             return
         route = self.routes.get(destination.host, self.routes.get(None))
@@ -54,13 +74,108 @@ class _ServerRoute:
     def send(self, stanza):
         sender = stanza.getAttribute("from")
         try:
-            host = internJID(sender).host if sender else None
-        except (InvalidFormat, UnicodeError):
+            host = jids.parse(sender).host if sender else None
+        except jids.JIDMalformed:
             host = None
-        if host is None or self._server.isLocal(internJID(host)):
+        if host is None or host in self._server.config.domains:
             self.log.warn("Dropped a component stanza with a forged 'from'")
             return
         self._server.route(stanza)
+
+
+class _ComponentAuthenticator(ListenComponentAuthenticator):
+    """
+    tx-xmpp's component authenticator, checking the header's C{to} with
+    the server's JID parser instead of interning it.
+    """
+
+    def __init__(self, secret, server):
+        ListenComponentAuthenticator.__init__(self, secret)
+        self.server = server
+
+    def streamStarted(self, rootElement):
+        xmlstream.Authenticator.streamStarted(self, rootElement)
+        xs = self.xmlstream
+        xs.namespace = rootElement.defaultUri
+        xs.prefixes = {uri: prefix for prefix, uri in rootElement.localPrefixes.items()}
+        xs.sid = secrets.token_hex(8)
+        if rootElement.defaultUri != self.namespace:
+            xs.sendStreamError(StreamError("invalid-namespace"))
+            return
+        to = rootElement.getAttribute("to")
+        if not to:
+            xs.sendStreamError(StreamError("improper-addressing"))
+            return
+        try:
+            domain = jids.prepDomainpart(to)
+        except jids.JIDMalformed:
+            domain = None
+        if domain is None or domain in self.server.config.domains:
+            xs.sendStreamError(StreamError("host-unknown"))
+            return
+        xs.thisEntity = jids.fromPrepared(domain)
+        xs.sendHeader()
+        xs.addOnetimeObserver("/*", self.onElement)
+
+
+class _ComponentServerFactory(XMPPComponentServerFactory):
+    """
+    tx-xmpp's component factory with L{_ComponentAuthenticator}, one
+    component per domain, and a check of the C{from} of every stanza a
+    component sends.
+    """
+
+    log = Logger()
+
+    def __init__(self, router, secret, server):
+        XMPPComponentServerFactory.__init__(self, router, secret)
+        self.authenticatorFactory = lambda: _ComponentAuthenticator(self.secret, server)
+
+    def connectionInitialized(self, xs):
+        destination = xs.thisEntity.host
+        if destination in self.router.routes:
+            self.log.warn("A second component claimed {domain}", domain=destination)
+            xs.sendStreamError(StreamError("conflict"))
+            return
+        self.router.routes[destination] = xs
+        xs.addObserver("/*", self._fromComponent, 0, destination, xs)
+        xs.addObserver(xmlstream.STREAM_END_EVENT, self.connectionLost, 0, destination, xs)
+
+    def connectionLost(self, destination, xs, reason):
+        xs.removeObserver("/*", self._fromComponent)
+        if self.router.routes.get(destination) is xs:
+            del self.router.routes[destination]
+
+    def _fromComponent(self, destination, xs, stanza):
+        sender = stanza.getAttribute("from")
+        if sender is None:
+            stanza["from"] = destination
+        else:
+            try:
+                host = jids.parse(sender).host
+            except jids.JIDMalformed:
+                host = None
+            if host != destination:
+                self.log.warn(
+                    "The component for {domain} sent a stanza from another domain",
+                    domain=destination,
+                )
+                xs.sendStreamError(StreamError("invalid-from"))
+                return
+        try:
+            jids.parse(stanza.getAttribute("to") or "")
+        except jids.JIDMalformed as e:
+            if stanza.getAttribute("type") not in ("error", "result"):
+                xs.send(
+                    errorReply(
+                        stanza,
+                        "jid-malformed",
+                        "modify",
+                        "The %s is not valid (%s)." % (e.part, e.reason),
+                    )
+                )
+            return
+        self.router.route(stanza)
 
 
 class _Components:
@@ -106,7 +221,7 @@ class ComponentService:
 
     def __init__(self, server, secret):
         self.router = ComponentRouter()
-        self.factory = XMPPComponentServerFactory(self.router, secret)
+        self.factory = _ComponentServerFactory(self.router, secret, server)
         for domain in server.config.domains:
             self.router.addRoute(domain, _ServerRoute(server))
         server.components = _Components(self.router, server)

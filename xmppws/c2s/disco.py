@@ -10,9 +10,9 @@ so it may be a property), and anything may call L{Disco.addFeature}.
 The elements are built with tx-xmpp's L{tx_xmpp.disco} classes.
 """
 
-from twisted.words.protocols.jabber.jid import JID, InvalidFormat, internJID
 from tx_xmpp.disco import DiscoFeature, DiscoIdentity, DiscoInfo, DiscoItem, DiscoItems
 
+from xmppws.c2s import jid as jids
 from xmppws.c2s.namespaces import NS_DISCO_INFO, NS_DISCO_ITEMS
 
 __all__ = ["Disco", "install"]
@@ -75,7 +75,7 @@ class Disco:
         else:
             items = DiscoItems()
             for domain in sorted(self.server.components):
-                items.append(DiscoItem(JID(domain)))
+                items.append(DiscoItem(jids.fromPrepared(domain)))
             reply.addChild(items.toElement())
         self.server.route(reply)
         return True
@@ -84,7 +84,7 @@ class Disco:
         query = _query(iq)
         if query is None:
             return None
-        self._answerForAccount(iq, query, session.jid.userhostJID())
+        self._answerForAccount(iq, query, jids.bare(session.jid))
         return True
 
     def onBareIQ(self, iq, to):
@@ -123,8 +123,8 @@ class Disco:
         as if it did not exist).
         """
         try:
-            requester = internJID(iq["from"]).userhostJID()
-        except (KeyError, InvalidFormat, UnicodeError):
+            requester = jids.bare(jids.parse(iq["from"]))
+        except (KeyError, jids.JIDMalformed):
             return False
         if requester == account:
             return True

@@ -16,13 +16,23 @@ reference to what it parsed: a JID a client made up lives as long as the
 stanza that carried it (Twisted's intern cache keeps every distinct JID
 for the life of the process, and C{JID.userhostJID()} feeds it).
 
+Beware of what else interns: C{internJID} itself, C{JID.userhostJID()} on
+a JID Twisted made (use L{bare}), Twisted's C{ListenAuthenticator} and
+tx-xmpp's component authenticator with the stream header's C{to}, and
+tx-xmpp's C{generic.Stanza.fromElement}, C{Router.route}, C{pubsub} and
+C{muc} modules with the addresses of the stanzas they read.  Parse what a
+client sent with this module before handing it to them.
+
 Preparation follows RFC 7622 section 3:
 
   - localpart: the C{UsernameCaseMapped} profile, without the characters
     C{" & ' / : < > @};
-  - domainpart: lower-cased ASCII labels, IDNA2008 U-labels (UTS 46
-    mapping) for internationalised names, or an IP literal; a trailing
-    dot is dropped;
+  - domainpart: an IDNA-aware domain name (RFC 5890: LDH labels that
+    are not reserved, lower-cased; A-labels and non-ASCII labels checked
+    with IDNA2008 after the UTS 46 mapping and kept as U-labels), an
+    IPv4 address, or an IPv6 literal in brackets (RFC 5952 text form, no
+    zone); a trailing dot is dropped and the ideographic full stops are
+    label separators;
   - resourcepart: the C{OpaqueString} profile;
 
 and each part is at most L{MAX_PART_BYTES} bytes of UTF-8 once prepared.
@@ -42,6 +52,7 @@ __all__ = [
     "JIDMalformed",
     "bare",
     "fromParts",
+    "fromPrepared",
     "parse",
     "prepDomainpart",
     "prepLocalpart",
@@ -52,15 +63,22 @@ __all__ = [
 
 MAX_PART_BYTES = 1023
 
-# Input longer than this cannot prepare into MAX_PART_BYTES bytes (no
-# PRECIS mapping shrinks text by more than this factor); refusing it
-# first bounds the work spent on hostile input.
+# Input longer than this is refused before any preparation, which bounds
+# the work spent on hostile input.  No valid localpart or resourcepart is
+# refused by it: PRECIS preparation never shrinks text to less than a
+# quarter of its characters in UTF-8 bytes (the most NFC composes is four
+# characters into one of three bytes).  A domainpart padded with
+# characters the UTS 46 mapping drops (soft hyphens) may be, on purpose.
 _MAX_INPUT_CHARS = 4 * MAX_PART_BYTES
 
 _LOCAL_FORBIDDEN = frozenset("\"&'/:<>@")
 _ASCII_LOCAL = re.compile(r"[!#-%(-.0-9;=?A-Z\[-~]+")
 _ASCII_RESOURCE = re.compile(r"[ -~]+")
-_ASCII_LABEL = re.compile(r"[a-z0-9_](?:[a-z0-9_-]{0,61}[a-z0-9_])?")
+_ASCII_DOMAIN = re.compile(
+    r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)*"
+)
+# U+3002, U+FF0E and U+FF61 separate labels too (RFC 7622 section 3.2).
+_DOTS = str.maketrans({"\u3002": ".", "\uff0e": ".", "\uff61": "."})
 
 _username = get_profile("UsernameCaseMapped")
 _opaque = get_profile("OpaqueString")
@@ -74,6 +92,8 @@ class JIDMalformed(InvalidFormat, ValueError):
 
     @ivar part: C{'localpart'}, C{'domainpart'}, C{'resourcepart'} or
         C{'jid'}: what was wrong.
+    @ivar reason: why, in a few words that never repeat the refused text
+        (fit for a stanza error's C{<text/>}).
     """
 
     def __init__(self, part, reason):
@@ -170,43 +190,65 @@ def prepDomainpart(text):
         long.
     """
     _checkInput("domainpart", text)
+    if text.isascii():
+        if text.endswith("."):
+            text = text[:-1]
+        lowered = text.lower()
+        if _ASCII_DOMAIN.fullmatch(lowered):
+            if "--" in lowered:
+                # A-labels are checked as IDNA2008; other labels with
+                # "--" in the third and fourth positions are reserved.
+                for label in lowered.split("."):
+                    if label[2:4] == "--" and not label.startswith("xn--"):
+                        raise JIDMalformed("domainpart", "has a reserved label")
+                if "xn--" in lowered:
+                    return _idnaDomain(lowered)
+            return _checkLength("domainpart", lowered)
+        if lowered.startswith("["):
+            return _ipLiteral(lowered)
+        raise JIDMalformed("domainpart", "empty" if not text else "not a domain name")
+    text = text.translate(_DOTS)
     if text.endswith("."):
         text = text[:-1]
-    if not text:
-        raise JIDMalformed("domainpart", "empty")
-    if text.startswith("["):
-        if not text.endswith("]"):
-            raise JIDMalformed("domainpart", "unterminated IP literal")
-        try:
-            address = ipaddress.IPv6Address(text[1:-1])
-        except ValueError:
-            raise JIDMalformed("domainpart", "invalid IPv6 literal") from None
-        return "[%s]" % (address.compressed,)
-    if text.isascii():
-        lowered = text.lower()
-        labels = lowered.split(".")
-        if all(_ASCII_LABEL.fullmatch(label) for label in labels):
-            if labels[0].startswith("xn--") or any(
-                label.startswith("xn--") for label in labels
-            ):
-                return _idnaDomain(lowered)
-            return _checkLength("domainpart", lowered)
-        raise JIDMalformed("domainpart", "not a domain name")
     return _idnaDomain(text)
 
 
+def _ipLiteral(text):
+    """
+    An IPv6 literal in its RFC 5952 form, brackets included.
+    """
+    if not text.endswith("]") or "%" in text:
+        raise JIDMalformed("domainpart", "not an IPv6 literal")
+    try:
+        address = ipaddress.IPv6Address(text[1:-1])
+    except ValueError:
+        raise JIDMalformed("domainpart", "not an IPv6 literal") from None
+    mapped = address.ipv4_mapped
+    if mapped is not None:
+        return "[::ffff:%s]" % (mapped,)
+    return "[%s]" % (address.compressed,)
+
+
 def _idnaDomain(text):
+    if not text:
+        raise JIDMalformed("domainpart", "empty")
     try:
         alabels = idna.encode(text, uts46=True, transitional=False)
         prepared = idna.decode(alabels)
-    except (idna.IDNAError, UnicodeError, ValueError) as e:
-        raise JIDMalformed("domainpart", "not an internationalised domain name: %s" % (e,)) from None
+    except (idna.IDNAError, UnicodeError, ValueError):
+        raise JIDMalformed("domainpart", "not an internationalised domain name") from None
     return _checkLength("domainpart", prepared)
 
 
 def _reason(error):
-    reason = str(error)
-    return reason or error.__class__.__name__
+    """
+    A short reason for a PRECIS refusal, such as C{'has a disallowed
+    character (spaces)'}, without the text refused.
+    """
+    detail = getattr(error, "reason", "") or ""
+    if detail.startswith("DISALLOWED/"):
+        return "has a disallowed character (%s)" % (detail.split("/", 1)[1],)
+    return detail or "not allowed"
 
 
 def split(text):
@@ -280,6 +322,19 @@ def bare(address):
     if address.resource is None:
         return address
     return _PreparedJID(address.user, address.host, None)
+
+
+def fromPrepared(text):
+    """
+    Make a JID from an address this server prepared itself (one stored
+    in its database, a served domain), splitting it without preparing
+    it again.  Never for what a client or peer sent: use L{parse}.
+
+    @type text: L{str}
+    @rtype: L{JID}
+    @raise JIDMalformed: if a separator introduces an empty part.
+    """
+    return _PreparedJID(*split(text))
 
 
 def prepared(user, host, resource=None):

@@ -36,10 +36,10 @@ it has one, else 1000.
 import datetime
 
 from twisted.logger import Logger
-from twisted.words.protocols.jabber.jid import JID
 from twisted.words.xish import domish
 from tx_xmpp.delay import Delay
 
+from xmppws.c2s import jid as jids
 from xmppws.c2s._stanzas import parseStanza
 from xmppws.c2s.namespaces import NS_CARBONS, NS_DELAY, NS_HINTS
 
@@ -109,7 +109,7 @@ class OfflineMessages:
         storage = self.server.storage
         user, domain = session.jid.user, session.jid.host
         rows = storage.offlineMessages(user, domain)
-        sender = JID(domain)
+        sender = jids.fromPrepared(domain)
         for rowID, text, stamp in rows:
             try:
                 message = parseStanza(text)

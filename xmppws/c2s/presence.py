@@ -36,13 +36,14 @@ import datetime
 import re
 
 from twisted.logger import Logger
-from twisted.words.protocols.jabber.jid import InvalidFormat, internJID
 from twisted.words.xish import domish
 from tx_xmpp.delay import Delay
 
+from xmppws.c2s import jid as jids
 from xmppws.c2s._stanzas import parseStanza
 from xmppws.c2s.modules import installModules
 from xmppws.c2s.namespaces import NS_CLIENT
+from xmppws.c2s.quotas import refuse
 from xmppws.c2s.storage import RosterRow
 
 __all__ = ["NS_PREAPPROVAL", "PresenceBroker", "install", "presencePriority"]
@@ -113,13 +114,26 @@ class PresenceBroker:
             elif kind != "error":
                 self.server.bounce(presence, "bad-request", "modify", "This presence needs a 'to'.")
             return True
-        target = internJID(to)
+        target = jids.parse(to)
         if kind in SUBSCRIPTION_TYPES:
             self._outboundSubscription(session, presence, target)
             return True
-        if kind != "probe" and target.userhostJID() != session.jid.userhostJID():
+        if kind != "probe" and jids.bare(target) != jids.bare(session.jid):
             if kind is None and self._reachable(target):
-                session.directed.add(target)
+                if target not in session.directed:
+                    limit = self.server.config.quotas.maxDirectedPresences
+                    if len(session.directed) >= limit:
+                        refuse(
+                            self.server,
+                            presence,
+                            "maxDirectedPresences",
+                            "policy-violation",
+                            "modify",
+                            "A session may send directed presence to at most %d "
+                            "entities; send unavailable presence to some first." % (limit,),
+                        )
+                        return True
+                    session.directed.add(target)
             else:
                 session.directed.discard(target)
         self.server.route(presence)
@@ -132,20 +146,20 @@ class PresenceBroker:
         """
         kind = presence.getAttribute("type")
         try:
-            sender = internJID(presence["from"])
-        except (KeyError, InvalidFormat, UnicodeError):
+            sender = jids.parse(presence["from"])
+        except (KeyError, jids.JIDMalformed):
             return True
-        account = to.userhostJID()
+        account = jids.bare(to)
         if not self.server.accountExists(account):
             # RFC 6121 section 8.5.1.
             if kind == "probe":
-                self._send(account, sender.userhostJID(), "unsubscribed")
+                self._send(account, jids.bare(sender), "unsubscribed")
             return True
         if kind in SUBSCRIPTION_TYPES:
             if kind != "subscribe" and to.resource and self.server.session(to) is None:
                 # RFC 6121 section 8.5.3.2.2.
                 return True
-            contact = sender.userhostJID()
+            contact = jids.bare(sender)
             if contact != account:
                 getattr(self, "_inbound_" + kind)(presence, account, contact)
             return True
@@ -181,7 +195,7 @@ class PresenceBroker:
         Cancel the subscriptions of a removed roster item in both
         directions (RFC 6121 section 2.5.2).
         """
-        contact = internJID(row.contact)
+        contact = jids.fromPrepared(row.contact)
         if row.subscription in ("from", "both") or row.pendingIn:
             self._send(owner, contact, "unsubscribed")
             if row.subscription in ("from", "both"):
@@ -193,7 +207,7 @@ class PresenceBroker:
 
     def _available(self, session, presence):
         initial = not session.available
-        account = session.jid.userhostJID()
+        account = jids.bare(session.jid)
         priority = presencePriority(presence)
         text = presence.toXml()
         stored = parseStanza(text)
@@ -204,7 +218,7 @@ class PresenceBroker:
         if initial:
             for row in self.roster.items(account):
                 if row.subscription in ("to", "both"):
-                    probe = _presence(session.jid, internJID(row.contact), "probe")
+                    probe = _presence(session.jid, jids.fromPrepared(row.contact), "probe")
                     self.server.route(probe)
             for other in self.server.sessionsOf(account):
                 if other is not session and other.available:
@@ -216,13 +230,15 @@ class PresenceBroker:
                     session.send(self._pendingRequest(account, row))
             for row in self.roster.items(account):
                 if row.ask:
-                    self.server.route(_presence(account, internJID(row.contact), "subscribe"))
+                    self.server.route(
+                        _presence(account, jids.fromPrepared(row.contact), "subscribe")
+                    )
         if priority >= 0 and session not in self._announced and not session.ended:
             self._announced.add(session)
             self.server.fire("session/available", session)
 
     def _unavailable(self, session, presence, reflect):
-        account = session.jid.userhostJID()
+        account = jids.bare(session.jid)
         wasAvailable = session.available
         session.presence = None
         session.priority = 0
@@ -237,7 +253,7 @@ class PresenceBroker:
                 last.addChild(self._delay())
                 self._lastUnavailable[account] = last
         for target in sorted(session.directed, key=lambda jid: jid.full()):
-            if target.userhostJID() not in reached:
+            if jids.bare(target) not in reached:
                 copy = parseStanza(text)
                 copy["to"] = target.full()
                 self.server.route(copy)
@@ -252,7 +268,7 @@ class PresenceBroker:
         @param reflect: whether the sending session gets it too.
         @return: the bare JIDs of the subscribers it went to.
         """
-        account = session.jid.userhostJID()
+        account = jids.bare(session.jid)
         for other in self.server.sessionsOf(account):
             if other.ended or not (other.available or other is session):
                 continue
@@ -264,7 +280,7 @@ class PresenceBroker:
         reached = set()
         for row in self.roster.items(account):
             if row.subscription in ("from", "both"):
-                contact = internJID(row.contact)
+                contact = jids.fromPrepared(row.contact)
                 copy = parseStanza(text)
                 copy["to"] = contact.full()
                 self.server.route(copy)
@@ -296,11 +312,11 @@ class PresenceBroker:
         Answer a presence probe (RFC 6121 section 4.3.2).
         """
         item = self.roster.item(account, sender)
-        subscribed = sender.userhostJID() == account or (
+        subscribed = jids.bare(sender) == account or (
             item is not None and item.subscription in ("from", "both")
         )
         if not subscribed:
-            self._send(account, sender.userhostJID(), "unsubscribed")
+            self._send(account, jids.bare(sender), "unsubscribed")
         elif not self._sendResourcesPresence(account, sender):
             last = self._lastUnavailable.get(account)
             if last is None:
@@ -313,10 +329,17 @@ class PresenceBroker:
     # Subscriptions: the user's side
 
     def _outboundSubscription(self, session, presence, target):
-        account = session.jid.userhostJID()
-        contact = target.userhostJID()
+        account = jids.bare(session.jid)
+        contact = jids.bare(target)
         if contact == account:
             return
+        kind = presence["type"]
+        if kind in ("subscribe", "subscribed") and self._reachable(contact):
+            row = self.roster.item(account, contact)
+            if (row is None or not row.inRoster) and self.roster.isFull(account):
+                # Subscribing, approving and pre-approving add the contact.
+                self.roster.refuseFull(session, presence)
+                return
         presence["from"] = account.full()
         presence["to"] = contact.full()
         if not self._reachable(contact):
@@ -396,6 +419,20 @@ class PresenceBroker:
         if row is not None and row.pendingIn:
             return
         if row is None:
+            _, pending = self.server.storage.rosterCounts(account.user, account.host)
+            limit = self.server.config.quotas.maxPendingSubscriptions
+            if pending >= limit:
+                # The recipient lacks room to keep the request (RFC 6120
+                # section 8.3.3.18), as for a full offline queue.
+                refuse(
+                    self.server,
+                    presence,
+                    "maxPendingSubscriptions",
+                    "resource-constraint",
+                    "wait",
+                    "The contact has too many subscription requests waiting.",
+                )
+                return
             row = RosterRow(contact.full(), inRoster=False)
         presence["from"] = contact.full()
         presence["to"] = account.full()
@@ -479,7 +516,7 @@ class PresenceBroker:
 
     def _delay(self):
         when = datetime.datetime.fromtimestamp(self.server.reactor.seconds(), datetime.timezone.utc)
-        return Delay(when, internJID(self.server.defaultDomain)).toElement()
+        return Delay(when, jids.fromPrepared(self.server.defaultDomain)).toElement()
 
 
 def _presence(sender, recipient, kind=None):

@@ -10,9 +10,10 @@ When on:
     C{jabber:iq:register} iq creates an account.  Registration sends the
     password inside the stream, so it is offered exactly where SASL PLAIN
     is (L{xmppws.c2s.server.XMPPServer.mechanismNames}); elsewhere the
-    iq gets C{policy-violation}.  One address may create an account
-    every L{Registration.interval} seconds (the configuration's
-    C{registrationInterval} when it has one, else 60; 0 for no limit);
+    iq gets C{policy-violation}.  One address (one IPv6 /64) may create
+    an account every L{Registration.interval} seconds (the
+    configuration's C{registrationInterval}, 60 by default; 0 for no
+    limit);
   - a bound session may change its password (a C{set} with
     C{<username/>} and C{<password/>}) or remove its account
     (C{<remove/>}): the account's sessions then end with a
@@ -28,13 +29,14 @@ stream error.
 from scramp import ScramException
 from twisted.logger import Logger
 from twisted.words.protocols.jabber import error
-from twisted.words.protocols.jabber.jid import JID, InvalidFormat, internJID
 from twisted.words.xish import domish
 
+from xmppws.c2s import jid as jids
 from xmppws.c2s._stanzas import errorReply
 from xmppws.c2s.namespaces import NS_CLIENT, NS_REGISTER, NS_REGISTER_FEATURE
 from xmppws.c2s.storage import AccountExists, NoSuchAccount
 from xmppws.c2s.stream import isLoopback, isSecure
+from xmppws.c2s.throttle import addressKey
 
 __all__ = ["Registration", "install"]
 
@@ -116,10 +118,13 @@ class Registration:
                 xs, iq, "not-acceptable", "modify", "A username and a password are required."
             )
         try:
-            user = JID(tuple=(username, domain, None)).user
-        except (InvalidFormat, UnicodeError):
-            return self._error(xs, iq, "not-acceptable", "modify", "The username is not valid.")
-        host = getattr(xs.transport.getPeer(), "host", None)
+            user = jids.prepLocalpart(username)
+        except jids.JIDMalformed as e:
+            return self._error(
+                xs, iq, "not-acceptable", "modify", "The username is not valid (%s)." % (e.reason,)
+            )
+        peer = getattr(xs.transport.getPeer(), "host", None)
+        host = addressKey(peer, exemptLocal=False) or peer
         now = self.server.reactor.seconds()
         if self.interval:
             self._recent = {h: t for h, t in self._recent.items() if now - t < self.interval}
@@ -156,8 +161,8 @@ class Registration:
         if query is None or not self.enabled:
             return None
         try:
-            session = self.server.session(internJID(iq.getAttribute("from", "")))
-        except (InvalidFormat, UnicodeError):
+            session = self.server.session(jids.parse(iq.getAttribute("from", "")))
+        except jids.JIDMalformed:
             session = None
         if session is None or session.jid.host != to.host:
             return None
@@ -187,8 +192,8 @@ class Registration:
         username = _field(query, "username")
         password = _field(query, "password")
         try:
-            user = JID(tuple=(username, jid.host, None)).user if username else None
-        except (InvalidFormat, UnicodeError):
+            user = jids.prepLocalpart(username) if username else None
+        except jids.JIDMalformed:
             user = None
         if user != jid.user:
             return self.server.bounce(iq, "bad-request", "modify", "The username is not yours.")
@@ -204,7 +209,7 @@ class Registration:
         self.server.route(self.server.reply(iq))
 
     def _remove(self, session, iq):
-        bare = session.jid.userhostJID()
+        bare = jids.bare(session.jid)
         if not self.server.storage.userExists(bare.user, bare.host):
             return self.server.bounce(iq, "not-allowed", "cancel")
         self.server.route(self.server.reply(iq))

@@ -24,10 +24,10 @@ way, item by item, when its last session ends.
 
 import uuid
 
-from twisted.words.protocols.jabber.jid import JID, InvalidFormat, internJID
 from twisted.words.xish import domish
 from tx_xmpp.xmppim import RosterItem
 
+from xmppws.c2s import jid as jids
 from xmppws.c2s._stanzas import errorReply
 from xmppws.c2s.namespaces import NS_CLIENT, NS_ROSTER
 from xmppws.c2s.storage import RosterRow
@@ -93,6 +93,34 @@ class Roster:
         """
         return self.server.storage.rosterItem(owner.user, owner.host, contact.userhost())
 
+    def isFull(self, owner):
+        """
+        Whether the roster of C{owner} has as many items as it may have
+        (C{xmppws.c2s.quotas.Quotas.maxRosterItems}).
+
+        @type owner: L{JID}
+        @rtype: L{bool}
+        """
+        items, _ = self.server.storage.rosterCounts(owner.user, owner.host)
+        return items >= self.server.config.quotas.maxRosterItems
+
+    def refuseFull(self, session, stanza):
+        """
+        Refuse a stanza of C{session} that would add an item to a full
+        roster: C{policy-violation} (type C{modify}: removing items first
+        makes room).
+        """
+        self.server.stats["quota_maxRosterItems"] += 1
+        limit = self.server.config.quotas.maxRosterItems
+        reply = errorReply(
+            stanza,
+            "policy-violation",
+            "modify",
+            "A roster holds at most %d items; remove some first." % (limit,),
+        )
+        reply["to"] = session.jid.full()
+        session.send(reply)
+
     def save(self, owner, row):
         """
         Store a row of the roster of C{owner} (a row left with no state is
@@ -118,7 +146,7 @@ class Roster:
         @rtype: L{domish.Element}
         """
         item = RosterItem(
-            JID(row.contact),
+            jids.fromPrepared(row.contact),
             subscriptionTo=row.subscription in ("to", "both"),
             subscriptionFrom=row.subscription in ("from", "both"),
             name=row.name or "",
@@ -159,7 +187,7 @@ class Roster:
             if row is not None:
                 query.addChild(self.itemElement(row))
             else:
-                item = RosterItem(removed.userhostJID())
+                item = RosterItem(jids.bare(removed))
                 item.remove = True
                 query.addChild(item.toElement())
             session.send(iq)
@@ -210,7 +238,7 @@ class Roster:
         """
         if not session.anonymous:
             return None
-        owner = session.jid.userhostJID()
+        owner = jids.bare(session.jid)
         if any(other is not session for other in self.server.sessionsOf(owner)):
             return None
         for row in self.items(owner, includeHidden=True):
@@ -221,7 +249,7 @@ class Roster:
     # Requests
 
     def _get(self, session, iq, query):
-        owner = session.jid.userhostJID()
+        owner = jids.bare(session.jid)
         session.interested = True
         reply = _result(iq)
         version = self.version(owner)
@@ -233,7 +261,7 @@ class Roster:
         session.send(reply)
 
     def _set(self, session, iq, query):
-        owner = session.jid.userhostJID()
+        owner = jids.bare(session.jid)
         items = list(query.elements(NS_ROSTER, "item"))
         if len(items) != 1:
             raise RosterSetError("bad-request", text="A roster set carries exactly one item.")
@@ -245,6 +273,12 @@ class Roster:
         if name is not None and len(name) > MAX_NAME_LENGTH:
             raise RosterSetError("not-acceptable", text="The name is too long.")
         groups = [str(group) for group in element.elements(NS_ROSTER, "group")]
+        maxGroups = self.server.config.quotas.maxRosterGroups
+        if len(groups) > maxGroups:
+            self.server.stats["quota_maxRosterGroups"] += 1
+            raise RosterSetError(
+                "not-acceptable", text="An item may be in at most %d groups." % (maxGroups,)
+            )
         for group in groups:
             if not group:
                 raise RosterSetError("not-acceptable", text="A group name is empty.")
@@ -255,6 +289,13 @@ class Roster:
         if len(set(groups)) != len(groups):
             raise RosterSetError("bad-request", text="A group is listed twice.")
         row = self.item(owner, contact)
+        if (row is None or not row.inRoster) and self.isFull(owner):
+            self.server.stats["quota_maxRosterItems"] += 1
+            raise RosterSetError(
+                "policy-violation",
+                text="A roster holds at most %d items; remove some first."
+                % (self.server.config.quotas.maxRosterItems,),
+            )
         if row is None:
             row = RosterRow(contact.userhost())
         row.name = name
@@ -297,9 +338,11 @@ def _contact(element, owner):
     if not text:
         raise RosterSetError("bad-request", text="The item has no JID.")
     try:
-        contact = internJID(text)
-    except (InvalidFormat, UnicodeError):
-        raise RosterSetError("jid-malformed")
+        contact = jids.parse(text)
+    except jids.JIDMalformed as e:
+        raise RosterSetError(
+            "jid-malformed", text="The item's %s is not valid (%s)." % (e.part, e.reason)
+        )
     if contact.resource is not None:
         raise RosterSetError("bad-request", text="Roster items are bare JIDs.")
     if contact == owner:

@@ -13,7 +13,9 @@ import uuid
 from hashlib import sha256
 
 from scramp import ScramException, ScramMechanism
-from twisted.words.protocols.jabber.jid import InvalidFormat, JID
+
+from xmppws.c2s import jid
+from xmppws.c2s.storage import ITERATIONS, SALT_BYTES
 
 __all__ = ["SASLFailure", "Anonymous", "Plain", "Scram", "Success"]
 
@@ -48,17 +50,24 @@ class Success:
 
 def normaliseUsername(name, domain):
     """
-    Normalise a SASL user name with nodeprep, as a JID localpart.
+    Prepare a SASL user name as a JID localpart (RFC 7622 section 3.3,
+    the C{UsernameCaseMapped} profile RFC 6120 and RFC 8265 give simple
+    user names).
 
     @raise SASLFailure: C{not-authorized} for names that are no localpart.
     """
     try:
-        jid = JID(tuple=(name, domain, None))
-    except (InvalidFormat, UnicodeError):
-        raise SASLFailure("not-authorized")
-    if not jid.user:
-        raise SASLFailure("not-authorized")
-    return jid.user
+        return jid.prepLocalpart(name)
+    except jid.JIDMalformed:
+        raise SASLFailure("not-authorized") from None
+
+
+def _saslname(text):
+    """
+    Decode a SCRAM C{saslname} (RFC 5802 section 5.1): C{=2C} is a comma,
+    C{=3D} an equals sign.
+    """
+    return text.replace("=2C", ",").replace("=3D", "=")
 
 
 class Plain:
@@ -71,6 +80,18 @@ class Plain:
     def __init__(self, storage, domain):
         self._storage = storage
         self._domain = domain
+
+    def claimedUsername(self, data):
+        """
+        The user name a PLAIN message claims, unchecked, or L{None}.
+        """
+        parts = data.split(b"\0")
+        if len(parts) != 3:
+            return None
+        try:
+            return parts[1].decode("utf-8")
+        except UnicodeDecodeError:
+            return None
 
     def step(self, data):
         if data is None:
@@ -97,6 +118,9 @@ class Anonymous:
     def __init__(self, storage, domain):
         pass
 
+    def claimedUsername(self, data):
+        return None
+
     def step(self, data):
         return Success(uuid.uuid4().hex[:16], anonymous=True)
 
@@ -107,7 +131,10 @@ class Scram:
     channel binding.
 
     Unknown users get a challenge with a salt derived from a server
-    secret, indistinguishable from a real one, and fail at the proof.
+    secret, as long as a real one and as stable, and fail at the proof.
+    Their keys are derived from the secret with one HMAC, not the
+    thousands of PBKDF2 rounds that made an unknown name answer
+    measurably later than a known one.
     """
 
     def __init__(self, storage, domain, mechanism):
@@ -119,6 +146,20 @@ class Scram:
         self._username = None
         self._stage = 0
 
+    def claimedUsername(self, data):
+        """
+        The user name a client-first message claims, unchecked, or
+        L{None}.
+        """
+        try:
+            text = data.decode("utf-8")
+        except UnicodeDecodeError:
+            return None
+        for attribute in text.split(",")[2:]:
+            if attribute.startswith("n="):
+                return _saslname(attribute[2:])
+        return None
+
     def _credentials(self, name):
         username = normaliseUsername(name, self._domain)
         self._username = username
@@ -126,12 +167,15 @@ class Scram:
         if stored is not None:
             return stored
         secret = self._storage.secret("scram-fake-salt")
-        salt = hmac.new(secret, username.encode("utf-8"), sha256).digest()[:16]
-        _, storedKey, serverKey, iterations = self._mechanism.make_auth_info(
-            secret.hex(), iteration_count=4096, salt=salt
-        )
+        user = username.encode("utf-8")
+        # As long as the salts of real accounts (a shorter one gave unknown
+        # names away).
+        salt = hmac.new(secret, b"salt\0" + user, sha256).digest()[:SALT_BYTES]
+        size = len(self._mechanism.hf(b"").digest())
+        storedKey = hmac.new(secret, b"stored-key\0" + user, sha256).digest()[:size]
+        serverKey = hmac.new(secret, b"server-key\0" + user, sha256).digest()[:size]
         self._username = None
-        return salt, storedKey, serverKey, iterations
+        return salt, storedKey, serverKey, ITERATIONS
 
     def step(self, data):
         if data is None:

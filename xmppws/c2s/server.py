@@ -29,15 +29,16 @@ from collections import defaultdict
 
 from twisted.logger import Logger
 from twisted.words.protocols.jabber import error, xmlstream
-from twisted.words.protocols.jabber.jid import JID, InvalidFormat, internJID
-
+from xmppws.c2s import jid as jids
 from xmppws.c2s import sasl
 from xmppws.c2s.namespaces import NS_SESSION
 from xmppws.c2s._stanzas import errorReply
+from xmppws.c2s.quotas import Quotas, ResourceLimitReached
 from xmppws.c2s.session import Session
 from xmppws.c2s.stream import C2SAuthenticator, C2SXmlStream
+from xmppws.c2s.throttle import LoginThrottle, ThrottlePolicy
 
-__all__ = ["ServerConfig", "XMPPServer"]
+__all__ = ["ResourceLimitReached", "ServerConfig", "XMPPServer"]
 
 
 class ServerConfig:
@@ -51,8 +52,12 @@ class ServerConfig:
     @ivar anonymous: offer SASL ANONYMOUS.
     @ivar registration: allow XEP-0077 in-band registration.
     @ivar requireEncryption: on TCP, require STARTTLS before SASL.
-    @ivar authFailureDelay: seconds added per recent failure from one
-        address, up to L{authFailureMaxDelay}.
+    @ivar smTimeout: seconds a dropped XEP-0198 session waits for
+        resumption; 0 turns resumption off.
+    @ivar throttle: the C{ThrottlePolicy} of logins.
+    @ivar quotas: the C{Quotas} of the state clients make the server keep.
+    @ivar registrationInterval: seconds between two in-band registrations
+        from one address (one IPv6 /64); 0 for no limit.
     """
 
     def __init__(
@@ -62,22 +67,54 @@ class ServerConfig:
         anonymous=False,
         registration=False,
         requireEncryption=False,
-        authFailureDelay=1.0,
-        authFailureMaxDelay=8.0,
+        authFailureDelay=None,
+        authFailureMaxDelay=None,
         smTimeout=300,
+        throttle=None,
+        quotas=None,
+        registrationInterval=60,
     ):
+        """
+        @param authFailureDelay: the first login delay, in seconds, when
+            no C{throttle} is given (its C{delay}).
+        @param authFailureMaxDelay: the longest login delay, when no
+            C{throttle} is given (its C{maxDelay}).
+        """
         if plain not in ("encrypted", "loopback", "always"):
             raise ValueError("plain must be 'encrypted', 'loopback' or 'always'")
         if not domains:
             raise ValueError("at least one domain must be served")
-        self.domains = [JID(d).host for d in domains]
+        self.domains = []
+        for domain in domains:
+            prepared = jids.prepDomainpart(domain)
+            if prepared not in self.domains:
+                self.domains.append(prepared)
         self.plain = plain
         self.anonymous = anonymous
         self.registration = registration
         self.requireEncryption = requireEncryption
-        self.authFailureDelay = authFailureDelay
-        self.authFailureMaxDelay = authFailureMaxDelay
         self.smTimeout = smTimeout
+        if throttle is None:
+            delays = {}
+            if authFailureDelay is not None:
+                delays["delay"] = authFailureDelay
+            if authFailureMaxDelay is not None:
+                delays["maxDelay"] = authFailureMaxDelay
+            throttle = ThrottlePolicy(**delays)
+        self.throttle = throttle
+        self.quotas = quotas if quotas is not None else Quotas()
+        self.registrationInterval = registrationInterval
+
+    @property
+    def offlineLimit(self):
+        """
+        The offline message budget (C{Quotas.maxOfflineMessages}).
+        """
+        return self.quotas.maxOfflineMessages
+
+    @offlineLimit.setter
+    def offlineLimit(self, value):
+        self.quotas.maxOfflineMessages = value
 
 
 class XMPPServer:
@@ -111,7 +148,7 @@ class XMPPServer:
         self.components = {}
         self.modules = {}
         self._hooks = defaultdict(list)
-        self._authFailures = {}
+        self.throttle = LoginThrottle(reactor, self.config.throttle)
         self.stats = defaultdict(int)
         self.startedAt = time.time()
 
@@ -161,8 +198,8 @@ class XMPPServer:
         if not name:
             return None
         try:
-            domain = JID(name).host
-        except (InvalidFormat, UnicodeError):
+            domain = jids.prepDomainpart(name)
+        except jids.JIDMalformed:
             return None
         return domain if domain in self.config.domains else None
 
@@ -187,38 +224,76 @@ class XMPPServer:
             return sasl.Anonymous(self.storage, domain)
         return sasl.Scram(self.storage, domain, name)
 
-    def authSucceeded(self, xs, username, domain):
+    def loginAttempt(self, xs, username, domain):
+        """
+        Ask the login throttle about an attempt to log in as C{username}
+        (as the client sent it) before anything is checked.
+
+        @return: the C{xmppws.c2s.throttle.Attempt}; the caller waits its
+            C{delay} (or refuses it), then reports its outcome to
+            L{authSucceeded} or L{authFailed}.
+        """
+        account = None
+        if username is not None:
+            try:
+                account = (jids.prepLocalpart(username), domain)
+            except jids.JIDMalformed:
+                account = None
+        attempt = self.throttle.begin(account, self.throttle.addressKey(_peerHost(xs)))
+        if attempt.refused:
+            self.stats["auth_refused"] += 1
+            self.log.info(
+                "{peer}: login to {account} refused unchecked for {seconds}s ({reason} throttled)",
+                peer=xs.transport.getPeer(),
+                account=_accountName(account),
+                seconds=attempt.retryAfter,
+                reason=attempt.reason,
+            )
+        elif attempt.delay:
+            self.stats["auth_delayed"] += 1
+            self.log.info(
+                "{peer}: login to {account} waits {delay}s before it is checked "
+                "({reason} throttled)",
+                peer=xs.transport.getPeer(),
+                account=_accountName(account),
+                delay=attempt.delay,
+                reason=attempt.reason,
+            )
+        return attempt
+
+    def authSucceeded(self, xs, username, domain, attempt=None):
+        """
+        Count a successful login; its address becomes known to the
+        account (see C{xmppws.c2s.throttle}).
+        """
         self.stats["auth_success"] += 1
-        self._authFailures.pop(_peerHost(xs), None)
+        if attempt is not None:
+            self.throttle.succeeded(attempt)
         self.log.info(
             "{peer} authenticated as {jid}",
             peer=xs.transport.getPeer(),
             jid="%s@%s" % (username, domain),
         )
 
-    def authFailed(self, xs, condition):
+    def authFailed(self, xs, condition, attempt=None):
         """
-        Count a failure from the stream's address.
-
-        @return: seconds to wait before answering, growing with recent
-            failures from the same address.
+        Count a failed login; wrong credentials count against the
+        attempt's account and address in the login throttle.
         """
         self.stats["auth_failure"] += 1
-        host = _peerHost(xs)
-        now = self.reactor.seconds()
-        count, last = self._authFailures.get(host, (0, now))
-        if now - last > 300:
-            count = 0
-        count += 1
-        self._authFailures[host] = (count, now)
+        account = None
+        if attempt is not None:
+            account = attempt.account
+            if condition == "not-authorized":
+                self.throttle.failed(attempt)
+            else:
+                attempt.release()
         self.log.info(
-            "{peer} failed to authenticate ({condition})",
+            "{peer} failed to authenticate as {account} ({condition})",
             peer=xs.transport.getPeer(),
+            account=_accountName(account),
             condition=condition,
         )
-        if count <= 1:
-            return 0
-        return min(self.config.authFailureDelay * 2 ** (count - 2), self.config.authFailureMaxDelay)
 
     # Sessions
 
@@ -227,18 +302,49 @@ class XMPPServer:
         Bind a resource, replacing an existing session with the same full
         JID (it gets a C{conflict} stream error), as Prosody does.
 
-        @raise InvalidFormat: for a resource that fails resourceprep.
+        An account has at most C{Quotas.maxResources} resources; at the
+        limit, the session that has waited longest for XEP-0198
+        resumption ends to make room, and with none waiting the bind is
+        refused.
+
+        @param username: the prepared localpart.
+        @param resource: the resourcepart the client asked for, or
+            L{None} for one of the server's choosing.
+        @raise InvalidFormat: (a L{jids.JIDMalformed}) for a resource that
+            is not an RFC 7622 resourcepart: empty once prepared, with a
+            character the C{OpaqueString} profile refuses, or longer than
+            1023 bytes.
+        @raise ResourceLimitReached: when the account has as many
+            resources as it may, all of them connected.
         """
         if resource is None:
             resource = "xmppws-" + _randomResource()
-        jid = JID(tuple=(username, domain, resource))
-        existing = self.sessions.get(jid.userhost(), {}).get(jid.resource)
+        jid = jids.prepared(username, domain, jids.prepResourcepart(resource))
+        resources = self.sessions.get(jid.userhost(), {})
+        existing = resources.get(jid.resource)
         if existing is not None:
             self.log.info("{jid} bound again; replacing the old session", jid=jid.full())
             oldXs = existing.xs
             self.endSession(existing)
             if oldXs is not None:
                 oldXs.sendStreamError(error.StreamError("conflict", "Replaced by a new connection."))
+        elif len(resources) >= self.config.quotas.maxResources:
+            detached = [s for s in resources.values() if s.xs is None]
+            if not detached:
+                self.stats["quota_maxResources"] += 1
+                self.log.info(
+                    "{jid} has {count} resources already; bind refused",
+                    jid=jid.userhost(),
+                    count=len(resources),
+                )
+                raise ResourceLimitReached(self.config.quotas.maxResources)
+            oldest = min(detached, key=_detachedSince)
+            self.log.info(
+                "{jid} is at its resource limit; ending {old}, which waited for resumption",
+                jid=jid.userhost(),
+                old=oldest.jid.full(),
+            )
+            self.endSession(oldest)
         session = Session(self, xs, jid, anonymous)
         self.sessions.setdefault(jid.userhost(), {})[jid.resource] = session
         self.stats["sessions_total"] += 1
@@ -301,19 +407,20 @@ class XMPPServer:
         sender = stanza.getAttribute("from")
         if sender is not None:
             try:
-                claimed = internJID(sender)
-            except (InvalidFormat, UnicodeError):
+                claimed = jids.parse(sender)
+            except jids.JIDMalformed:
                 claimed = None
-            if claimed is None or claimed not in (session.jid, session.jid.userhostJID()):
+            if claimed is None or claimed not in (session.jid, jids.bare(session.jid)):
                 session.xs.sendStreamError(error.StreamError("invalid-from"))
                 return
         stanza["from"] = session.jid.full()
         to = stanza.getAttribute("to")
+        toJID = None
         if to is not None:
             try:
-                toJID = internJID(to)
-            except (InvalidFormat, UnicodeError):
-                return self.bounce(stanza, "jid-malformed", "modify")
+                toJID = jids.parse(to)
+            except jids.JIDMalformed as e:
+                return self.bounce(stanza, "jid-malformed", "modify", _malformedText(e))
             stanza["to"] = toJID.full()
         if self.fire("stanza/out", session, stanza):
             return
@@ -326,7 +433,7 @@ class XMPPServer:
             if stanza.name == "iq":
                 return self._accountIQ(session, stanza)
             stanza["to"] = session.jid.userhost()
-        elif stanza.name == "iq" and internJID(stanza["to"]) == session.jid.userhostJID():
+        elif stanza.name == "iq" and toJID == jids.bare(session.jid):
             return self._accountIQ(session, stanza)
         self.route(stanza)
 
@@ -345,9 +452,11 @@ class XMPPServer:
         Deliver a stanza whose C{from} is already trusted.
         """
         try:
-            to = internJID(stanza["to"])
-        except (KeyError, InvalidFormat, UnicodeError):
+            to = jids.parse(stanza["to"])
+        except KeyError:
             return self.bounce(stanza, "jid-malformed", "modify")
+        except jids.JIDMalformed as e:
+            return self.bounce(stanza, "jid-malformed", "modify", _malformedText(e))
         if not self.isLocal(to):
             component = self.components.get(to.host)
             if component is not None:
@@ -445,6 +554,24 @@ class XMPPServer:
 
 def _peerHost(xs):
     return getattr(xs.transport.getPeer(), "host", None)
+
+
+def _detachedSince(session):
+    managed = getattr(session, "sm", None)
+    since = getattr(managed, "detachedAt", None)
+    return float("-inf") if since is None else since
+
+
+def _accountName(account):
+    return "-" if account is None else "%s@%s" % account
+
+
+def _malformedText(e):
+    """
+    The text of a C{jid-malformed} error: which part was wrong, without
+    echoing what the client sent.
+    """
+    return "The %s is not valid (%s)." % (e.part, e.reason)
 
 
 def _randomResource():

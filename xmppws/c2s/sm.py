@@ -38,7 +38,9 @@ C{recipient-unavailable}.  Presence, headlines and errors are dropped,
 as for an unavailable resource (RFC 6121 section 8.5.3.2).  Stanzas from
 the account itself are never bounced.
 
-The queue is bounded by L{StreamManagement.maxQueue}.  A session that
+The queue is bounded by L{StreamManagement.maxQueue} (the server
+configuration's C{xmppws.c2s.quotas.Quotas.smMaxQueue}, 500 by
+default).  A session that
 goes over it ends as above: while connected it gets a
 C{policy-violation} stream error first; while detached it simply
 expires early.  Acknowledging more stanzas than were sent gets the
@@ -53,10 +55,10 @@ from collections import OrderedDict, deque
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 from twisted.words.protocols.jabber import error
-from twisted.words.protocols.jabber.jid import JID, InvalidFormat, internJID
 from twisted.words.xish import domish
 from tx_xmpp.delay import Delay
 
+from xmppws.c2s import jid as jids
 from xmppws.c2s._stanzas import copyStanza
 from xmppws.c2s.namespaces import NS_CLIENT, NS_DELAY, NS_SM, NS_STANZAS
 
@@ -293,7 +295,7 @@ class ManagedSession:
         resumed["previd"] = self.id
         resumed["h"] = str(self.handled % _MODULUS)
         session.write(resumed)
-        domain = JID(session.jid.host)
+        domain = jids.fromPrepared(session.jid.host)
         for queued, stanza in list(self.queue):
             session.write(_delayed(stanza, queued, domain))
         self.requestAckIfNeeded(force=True)
@@ -364,6 +366,9 @@ class StreamManagement:
         self.server = server
         self.resumable = {}
         self._expired = OrderedDict()
+        quotas = getattr(server.config, "quotas", None)
+        if quotas is not None:
+            self.maxQueue = quotas.smMaxQueue
 
     @property
     def timeout(self):
@@ -502,10 +507,8 @@ class StreamManagement:
         if not previd or h is None:
             xs.send(_failed("bad-request"))
             return
-        try:
-            account = JID(tuple=(authenticator.username, authenticator.domain, None)).userhost()
-        except (InvalidFormat, UnicodeError):
-            account = None
+        # Both are prepared already, by SASL and the stream header.
+        account = "%s@%s" % (authenticator.username, authenticator.domain)
         managed = self.resumable.get(previd)
         if managed is None or managed.session.jid.userhost() != account:
             expired = self._expired.get(previd)
@@ -562,13 +565,13 @@ class StreamManagement:
             return
         if stanza.name == "presence":
             return
-        own = session.jid.userhostJID()
+        own = jids.bare(session.jid)
         sender = stanza.getAttribute("from")
         try:
-            sender = internJID(sender) if sender else None
-        except (InvalidFormat, UnicodeError):
+            sender = jids.parse(sender) if sender else None
+        except jids.JIDMalformed:
             sender = None
-        fromSelf = sender is not None and sender.userhostJID() == own
+        fromSelf = sender is not None and jids.bare(sender) == own
         if stanza.name == "message":
             messageType = stanza.getAttribute("type", "normal")
             if messageType == "headline":

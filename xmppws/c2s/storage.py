@@ -20,6 +20,7 @@ __all__ = ["AccountExists", "NoSuchAccount", "RosterRow", "Storage", "MECHANISMS
 
 MECHANISMS = ("SCRAM-SHA-256", "SCRAM-SHA-1")
 ITERATIONS = 4096
+SALT_BYTES = 32
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS accounts (
@@ -263,24 +264,28 @@ class Storage:
 
     def checkPassword(self, username, domain, password):
         """
-        Check a password against the stored SCRAM-SHA-256 keys.
+        Check a password against the stored SCRAM-SHA-256 keys.  An unknown
+        account takes as long as a known one and fails.
 
         @rtype: L{bool}
         """
         credentials = self.scramCredentials(username, domain, MECHANISMS[0])
-        if credentials is None:
-            return False
+        known = credentials is not None
+        if not known:
+            # Spend the same work on an unknown account as on a known one,
+            # so that the answer's timing does not tell them apart.
+            credentials = (b"\0" * SALT_BYTES, b"", b"", ITERATIONS)
         salt, storedKey, _, iterations = credentials
         _, candidate, _, _ = ScramMechanism(MECHANISMS[0]).make_auth_info(
             password, iteration_count=iterations, salt=salt
         )
-        return hmac.compare_digest(candidate, storedKey)
+        return hmac.compare_digest(candidate, storedKey) and known
 
     def _storeKeys(self, username, domain, password):
         for mechanism in MECHANISMS:
             salt, storedKey, serverKey, iterations = ScramMechanism(
                 mechanism
-            ).make_auth_info(password, iteration_count=ITERATIONS)
+            ).make_auth_info(password, iteration_count=ITERATIONS, salt=os.urandom(SALT_BYTES))
             self._db.execute(
                 "INSERT OR REPLACE INTO scram VALUES (?, ?, ?, ?, ?, ?, ?)",
                 (username, domain, mechanism, salt, storedKey, serverKey, iterations),
@@ -325,6 +330,32 @@ class Storage:
             (username, domain, contact),
         ).fetchone()
         return None if row is None else self._row(row)
+
+    def rosterCounts(self, username, domain):
+        """
+        How many rows a user's roster has.
+
+        @return: C{(items, hidden)}: rows in the roster, and rows kept
+            about contacts outside it (pending inbound requests).
+        @rtype: L{tuple} of two L{int}
+        """
+        counts = dict(
+            self._db.execute(
+                "SELECT in_roster, COUNT(*) FROM roster WHERE username=? AND domain=? "
+                "GROUP BY in_roster",
+                (username, domain),
+            ).fetchall()
+        )
+        return counts.get(1, 0), counts.get(0, 0)
+
+    def blockCount(self, username, domain):
+        """
+        @return: how many entries a user's block list has.
+        """
+        return self._db.execute(
+            "SELECT COUNT(*) FROM blocklist WHERE username=? AND domain=?",
+            (username, domain),
+        ).fetchone()[0]
 
     def rosterVersion(self, username, domain):
         """

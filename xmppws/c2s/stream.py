@@ -10,14 +10,18 @@ streams run over TCP and WebSocket.
 
 import base64
 import binascii
+import secrets
 
 from twisted.internet.interfaces import ISSLTransport, ITLSTransport
 from twisted.logger import Logger
 from twisted.words.protocols.jabber import error, xmlstream
-from twisted.words.protocols.jabber.jid import JID, InvalidFormat
+from twisted.words.protocols.jabber.jid import InvalidFormat
 from twisted.words.xish import domish
+from twisted.words.xish import xmlstream as xishstream
 
+from xmppws.c2s import jid as jids
 from xmppws.c2s import sasl
+from xmppws.c2s.quotas import NS_ERRORS, ResourceLimitReached
 from xmppws.c2s.namespaces import (
     NS_BIND,
     NS_CLIENT,
@@ -31,6 +35,7 @@ from xmppws.c2s.namespaces import (
 __all__ = ["C2SAuthenticator", "C2SXmlStream", "isSecure", "isLoopback"]
 
 MAX_AUTH_FAILURES = 5
+NS_XML = "http://www.w3.org/XML/1998/namespace"
 
 
 def isSecure(transport):
@@ -105,10 +110,13 @@ class C2SAuthenticator(xmlstream.ListenAuthenticator):
         self._mechanism = None
         self._failures = 0
         self._tlsStarted = False
+        self._attempt = None
+        self._waiting = None
 
     def associateWithStream(self, xs):
         xmlstream.ListenAuthenticator.associateWithStream(self, xs)
         xs.addObserver("/*", self._onElement, priority=-1)
+        xs.addObserver(xishstream.STREAM_END_EVENT, self._onStreamEnd)
 
     def connectionMade(self):
         self.server.streamConnected(self.xmlstream)
@@ -116,8 +124,14 @@ class C2SAuthenticator(xmlstream.ListenAuthenticator):
     # Stream header
 
     def streamStarted(self, rootElement):
-        xmlstream.ListenAuthenticator.streamStarted(self, rootElement)
+        # What ListenAuthenticator.streamStarted does, except that the
+        # header's 'to' (anything a client sends before logging in) is
+        # checked below instead of going into Twisted's JID intern cache,
+        # which keeps every distinct JID for the life of the process.
+        xmlstream.Authenticator.streamStarted(self, rootElement)
         xs = self.xmlstream
+        xs.namespace = rootElement.defaultUri
+        xs.sid = secrets.token_hex(8)
         xs.prefixes = {NS_STREAMS: "stream"}
         if xs.namespace != NS_CLIENT:
             xs.namespace = NS_CLIENT
@@ -129,11 +143,11 @@ class C2SAuthenticator(xmlstream.ListenAuthenticator):
         to = rootElement.getAttribute("to")
         domain = self.server.servedDomain(to)
         if domain is None or (self.domain is not None and domain != self.domain):
-            xs.thisEntity = JID(self.server.defaultDomain)
+            xs.thisEntity = jids.fromPrepared(self.server.defaultDomain)
             xs.sendStreamError(error.StreamError("host-unknown"))
             return
         self.domain = domain
-        xs.thisEntity = JID(domain)
+        xs.thisEntity = jids.fromPrepared(domain)
         xs.sendHeader()
         xs.send(self._features())
 
@@ -221,6 +235,13 @@ class C2SAuthenticator(xmlstream.ListenAuthenticator):
 
     def _onSASL(self, element):
         name = element.name
+        if self._waiting is not None:
+            # The client did not wait for the answer to its last message.
+            self._waiting.cancel()
+            self._waiting = None
+            if name == "abort":
+                return self._abort()
+            return self._fail("malformed-request")
         if name == "auth":
             if self._mechanism is not None:
                 return self._fail("malformed-request")
@@ -238,8 +259,7 @@ class C2SAuthenticator(xmlstream.ListenAuthenticator):
                 return self._fail("malformed-request")
             self._step(self._decode(element))
         elif name == "abort":
-            self._mechanism = None
-            self._failure("aborted")
+            self._abort()
         else:
             self._fail("malformed-request")
 
@@ -255,8 +275,38 @@ class C2SAuthenticator(xmlstream.ListenAuthenticator):
             return _BAD_ENCODING
 
     def _step(self, data):
+        """
+        Feed the client's message to the mechanism.  The first message
+        that names the account (PLAIN's only one, SCRAM's client-first) is
+        first shown to the login throttle: the attempt is refused at once,
+        or waits before anything about it is checked or answered, whatever
+        the password.
+        """
         if data is _BAD_ENCODING:
             return self._fail("incorrect-encoding")
+        if self._attempt is None and data is not None and self._mechanism.name != "ANONYMOUS":
+            attempt = self.server.loginAttempt(
+                self.xmlstream, self._mechanism.claimedUsername(data), self.domain
+            )
+            if attempt.refused:
+                return self._refuse(attempt)
+            self._attempt = attempt
+            if attempt.delay:
+                # On the throttle's clock, which its delays are measured by.
+                clock = self.server.throttle.clock
+                self._waiting = clock.callLater(attempt.delay, self._waited, data)
+                return
+        self._run(data)
+
+    def _waited(self, data):
+        self._waiting = None
+        self._attempt.release()
+        transport = self.xmlstream.transport
+        if transport is None or transport.disconnecting:
+            return
+        self._run(data)
+
+    def _run(self, data):
         try:
             result = self._mechanism.step(data)
         except sasl.SASLFailure as e:
@@ -269,9 +319,10 @@ class C2SAuthenticator(xmlstream.ListenAuthenticator):
 
     def _succeed(self, result):
         self._mechanism = None
+        attempt, self._attempt = self._attempt, None
         self.username = result.username
         self.anonymous = result.anonymous
-        self.server.authSucceeded(self.xmlstream, result.username, self.domain)
+        self.server.authSucceeded(self.xmlstream, result.username, self.domain, attempt)
         success = domish.Element((NS_SASL, "success"))
         if result.data:
             success.addContent(base64.b64encode(result.data).decode("ascii"))
@@ -280,35 +331,88 @@ class C2SAuthenticator(xmlstream.ListenAuthenticator):
 
     def _fail(self, condition):
         self._mechanism = None
+        attempt, self._attempt = self._attempt, None
         self._failures += 1
-        delay = self.server.authFailed(self.xmlstream, condition)
-        if self._failures >= MAX_AUTH_FAILURES:
-            self.xmlstream.sendStreamError(
-                error.StreamError("policy-violation", "Too many failed authentication attempts.")
-            )
-            return
-        if delay:
-            self.server.reactor.callLater(delay, self._failure, condition)
-        else:
+        self.server.authFailed(self.xmlstream, condition, attempt)
+        if not self._tooManyFailures():
             self._failure(condition)
 
-    def _failure(self, condition):
+    def _refuse(self, attempt):
+        """
+        Refuse a throttled attempt without checking it (RFC 6120 section
+        6.5.12, C{temporary-auth-failure}).
+        """
+        self._mechanism = None
+        self._failures += 1
+        if self._tooManyFailures():
+            return
+        whose = "for this account" if attempt.reason == "account" else "from this address"
+        self._failure(
+            "temporary-auth-failure",
+            "Too many failed logins %s; try again in %d seconds." % (whose, attempt.retryAfter),
+        )
+
+    def _abort(self):
+        self._mechanism = None
+        attempt, self._attempt = self._attempt, None
+        if attempt is not None:
+            attempt.release()
+        self._failure("aborted")
+
+    def _tooManyFailures(self):
+        if self._failures < MAX_AUTH_FAILURES:
+            return False
+        self.xmlstream.sendStreamError(
+            error.StreamError("policy-violation", "Too many failed authentication attempts.")
+        )
+        return True
+
+    def _failure(self, condition, text=None):
         if self.xmlstream.transport is None or self.xmlstream.transport.disconnecting:
             return
         failure = domish.Element((NS_SASL, "failure"))
         failure.addElement(condition)
+        if text is not None:
+            failure.addElement("text", content=text)[(NS_XML, "lang")] = "en"
         self.xmlstream.send(failure)
+
+    def _onStreamEnd(self, reason):
+        if self._waiting is not None and self._waiting.active():
+            self._waiting.cancel()
+        self._waiting = None
+        attempt, self._attempt = self._attempt, None
+        if attempt is not None:
+            attempt.release()
 
     # Binding
 
     def _bind(self, iq, bind):
+        """
+        Bind the resource the client asks for, or one of the server's
+        choosing.  A resource that is not an RFC 7622 resourcepart (too
+        long, or with characters the C{OpaqueString} profile refuses) gets
+        C{bad-request} (RFC 6120 section 7.7.2.1) rather than a resource
+        the client did not ask for; one too many for the account gets
+        C{resource-constraint} (section 7.6.2.1) with XEP-0205's
+        C{<resource-limit-exceeded/>}.
+        """
         requested = None
         for child in bind.elements(NS_BIND, "resource"):
             requested = str(child).strip() or None
         try:
             session = self.server.bind(self.xmlstream, self.username, self.domain, requested, self.anonymous)
-        except InvalidFormat:
-            return self._error(iq, "bad-request", "modify")
+        except ResourceLimitReached as e:
+            return self._error(
+                iq,
+                "resource-constraint",
+                "wait",
+                "This account may bind at most %d resources." % (e.limit,),
+                (NS_ERRORS, "resource-limit-exceeded"),
+            )
+        except InvalidFormat as e:
+            return self._error(
+                iq, "bad-request", "modify", "The resource is not valid (%s)." % (_reason(e),)
+            )
         reply = xmlstream.toResponse(iq, "result")
         reply.addElement((NS_BIND, "bind")).addElement("jid", content=session.jid.full())
         self.session = session
@@ -317,14 +421,22 @@ class C2SAuthenticator(xmlstream.ListenAuthenticator):
     def _reply(self, iq):
         self.xmlstream.send(xmlstream.toResponse(iq, "result"))
 
-    def _error(self, stanza, condition, errorType):
+    def _error(self, stanza, condition, errorType, text=None, appCondition=None):
         if stanza.getAttribute("type") in ("error", "result"):
             return
         reply = xmlstream.toResponse(stanza, "error")
         e = reply.addElement("error")
         e["type"] = errorType
         e.addElement((NS_STANZAS, condition))
+        if text is not None:
+            e.addElement((NS_STANZAS, "text"), content=text)
+        if appCondition is not None:
+            e.addElement(appCondition)
         self.xmlstream.send(reply)
+
+
+def _reason(e):
+    return getattr(e, "reason", None) or "not a resourcepart"
 
 
 _BAD_ENCODING = object()
