@@ -381,6 +381,8 @@ class E2EServer:
         had to be aborted.
     @ivar connections: the L{ConnectionFactory} of both ports, while
         started.
+    @ivar wsOptions: more keyword arguments for the WebSocket factory
+        (C{trustedProxies}, say).
     """
 
     def __init__(
