@@ -384,6 +384,64 @@ class ParseTests(unittest.TestCase):
         malformed(self, "a" * 2**20)
 
 
+class StanzaMemoTests(unittest.TestCase):
+    """
+    L{jid.ofStanza} parses a stanza's address once, and keeps it on the
+    stanza only.
+    """
+
+    def test_parsedOnce(self):
+        """
+        Asking twice gives the same object; a changed attribute is parsed
+        afresh.
+        """
+        from twisted.words.xish import domish
+
+        stanza = domish.Element(("jabber:client", "message"))
+        stanza["to"] = "Juliet@Example.com/balcony"
+        first = jid.ofStanza(stanza, "to")
+        self.assertIs(jid.ofStanza(stanza, "to"), first)
+        self.assertEqual(first.full(), "juliet@example.com/balcony")
+        stanza["to"] = "romeo@example.net"
+        self.assertEqual(jid.ofStanza(stanza, "to").full(), "romeo@example.net")
+        self.assertIsNone(jid.ofStanza(stanza, "from"))
+
+    def test_stamp(self):
+        """
+        A stamped address is written to the attribute and given back
+        without a parse.
+        """
+        from twisted.words.xish import domish
+
+        stanza = domish.Element(("jabber:client", "message"))
+        address = jid.parse("juliet@example.com/balcony")
+        jid.stamp(stanza, "from", address)
+        self.assertEqual(stanza["from"], "juliet@example.com/balcony")
+        self.assertIs(jid.ofStanza(stanza, "from"), address)
+
+    def test_malformed(self):
+        """
+        A malformed address raises every time, and is not kept.
+        """
+        from twisted.words.xish import domish
+
+        stanza = domish.Element(("jabber:client", "message"))
+        stanza["to"] = "@example.com"
+        self.assertRaises(jid.JIDMalformed, jid.ofStanza, stanza, "to")
+        self.assertRaises(jid.JIDMalformed, jid.ofStanza, stanza, "to")
+
+    def test_notSerialised(self):
+        """
+        The memo is not part of the stanza's XML.
+        """
+        from twisted.words.xish import domish
+
+        stanza = domish.Element(("jabber:client", "message"))
+        stanza["to"] = "juliet@example.com"
+        jid.ofStanza(stanza, "to")
+        self.assertEqual(stanza.toXml(), "<message xmlns='jabber:client' to='juliet@example.com'/>")
+
+
 class PropertyTests(unittest.TestCase):
     """
     Whatever the input, the parser either refuses it with

@@ -105,7 +105,7 @@ class Blocking:
         Drop stanzas from a JID the recipient blocked, and stanzas the
         server sends for an account to a JID the account blocked.
         """
-        sender = _jid(stanza.getAttribute("from"))
+        sender = _address(stanza, "from")
         if sender is None:
             return None
         stanzaType = stanza.getAttribute("type")
@@ -133,7 +133,7 @@ class Blocking:
         """
         Refuse a client's stanza to a JID its account blocked.
         """
-        to = _jid(stanza.getAttribute("to"))
+        to = _address(stanza, "to")
         if to is None:
             return None
         bare = jids.bare(session.jid)
@@ -282,6 +282,17 @@ def _jid(text):
         return None
     try:
         return jids.parse(text)
+    except jids.JIDMalformed:
+        return None
+
+
+def _address(stanza, attribute):
+    """
+    A stanza's address (parsed once per stanza), or L{None} if absent or
+    malformed.
+    """
+    try:
+        return jids.ofStanza(stanza, attribute)
     except jids.JIDMalformed:
         return None
 

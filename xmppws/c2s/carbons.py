@@ -98,7 +98,7 @@ class Carbons:
             return None
         bare = jids.bare(session.jid)
         try:
-            to = jids.parse(stanza["to"])
+            to = jids.ofStanza(stanza, "to")
         except jids.JIDMalformed:
             return None
         exclude = {session}
@@ -120,9 +120,11 @@ class Carbons:
         message.carbonsCopied = True
         bare = jids.bare(session.jid)
         try:
-            sender = jids.parse(message.getAttribute("from", ""))
-            to = jids.parse(message.getAttribute("to", ""))
+            sender = jids.ofStanza(message, "from")
+            to = jids.ofStanza(message, "to")
         except jids.JIDMalformed:
+            return None
+        if sender is None or to is None:
             return None
         if jids.bare(sender) == bare:
             return None

@@ -58,7 +58,9 @@ __all__ = [
     "prepLocalpart",
     "prepResourcepart",
     "prepared",
+    "ofStanza",
     "split",
+    "stamp",
 ]
 
 MAX_PART_BYTES = 1023
@@ -310,6 +312,52 @@ def parse(text):
     @raise JIDMalformed: if C{text} is not an RFC 7622 address.
     """
     return fromParts(*split(text))
+
+
+_MEMO = "_xmppwsAddresses"
+
+
+def ofStanza(stanza, attribute):
+    """
+    The address in one of a stanza's attributes, parsed once per stanza:
+    the result is kept on the stanza itself (keyed by the attribute's
+    text), so it lives exactly as long as the stanza does, and the
+    modules a stanza goes through share one parse.
+
+    @param stanza: the stanza.
+    @type stanza: L{twisted.words.xish.domish.Element}
+    @param attribute: C{'to'} or C{'from'}.
+    @return: the address, or L{None} if the attribute is absent.
+    @rtype: L{JID} or L{None}
+    @raise JIDMalformed: if the attribute is no address.
+    """
+    text = stanza.attributes.get(attribute)
+    if text is None:
+        return None
+    memo = stanza.__dict__.get(_MEMO)
+    if memo is None:
+        memo = {}
+        setattr(stanza, _MEMO, memo)
+    address = memo.get(text)
+    if address is None:
+        address = memo[text] = parse(text)
+    return address
+
+
+def stamp(stanza, attribute, address):
+    """
+    Set a stanza's attribute to an address already prepared, remembering
+    it for L{ofStanza}.
+
+    @type address: L{JID}
+    """
+    text = address.full()
+    stanza.attributes[attribute] = text
+    memo = stanza.__dict__.get(_MEMO)
+    if memo is None:
+        memo = {}
+        setattr(stanza, _MEMO, memo)
+    memo[text] = address
 
 
 def bare(address):

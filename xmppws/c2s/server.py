@@ -407,21 +407,21 @@ class XMPPServer:
         sender = stanza.getAttribute("from")
         if sender is not None:
             try:
-                claimed = jids.parse(sender)
+                claimed = jids.ofStanza(stanza, "from")
             except jids.JIDMalformed:
                 claimed = None
             if claimed is None or claimed not in (session.jid, jids.bare(session.jid)):
                 session.xs.sendStreamError(error.StreamError("invalid-from"))
                 return
-        stanza["from"] = session.jid.full()
+        jids.stamp(stanza, "from", session.jid)
         to = stanza.getAttribute("to")
         toJID = None
         if to is not None:
             try:
-                toJID = jids.parse(to)
+                toJID = jids.ofStanza(stanza, "to")
             except jids.JIDMalformed as e:
                 return self.bounce(stanza, "jid-malformed", "modify", _malformedText(e))
-            stanza["to"] = toJID.full()
+            jids.stamp(stanza, "to", toJID)
         if self.fire("stanza/out", session, stanza):
             return
         if stanza.name == "presence":
@@ -452,11 +452,11 @@ class XMPPServer:
         Deliver a stanza whose C{from} is already trusted.
         """
         try:
-            to = jids.parse(stanza["to"])
-        except KeyError:
-            return self.bounce(stanza, "jid-malformed", "modify")
+            to = jids.ofStanza(stanza, "to")
         except jids.JIDMalformed as e:
             return self.bounce(stanza, "jid-malformed", "modify", _malformedText(e))
+        if to is None:
+            return self.bounce(stanza, "jid-malformed", "modify")
         if not self.isLocal(to):
             component = self.components.get(to.host)
             if component is not None:
