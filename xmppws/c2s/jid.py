@@ -107,8 +107,10 @@ class JIDMalformed(InvalidFormat, ValueError):
 class _PreparedJID(JID):
     """
     A JID whose parts are already prepared; its bare JID is made without
-    Twisted's intern cache.
+    Twisted's intern cache, once, and kept by the JID itself.
     """
+
+    _bare = None
 
     def __init__(self, user, host, resource):
         # JID.__init__ would prepare the parts again with RFC 6122
@@ -118,9 +120,12 @@ class _PreparedJID(JID):
         self.resource = resource
 
     def userhostJID(self):
-        if self.resource:
-            return _PreparedJID(self.user, self.host, None)
-        return self
+        if not self.resource:
+            return self
+        address = self._bare
+        if address is None:
+            address = self._bare = _PreparedJID(self.user, self.host, None)
+        return address
 
     def __reduce__(self):
         return (_PreparedJID, (self.user, self.host, self.resource))
@@ -369,6 +374,8 @@ def bare(address):
     """
     if address.resource is None:
         return address
+    if isinstance(address, _PreparedJID):
+        return address.userhostJID()
     return _PreparedJID(address.user, address.host, None)
 
 
