@@ -290,9 +290,9 @@ def settle(pid, seconds=10.0, quiet=0.05):
     deadline = time.monotonic() + seconds
     last = processCPU(pid)
     while time.monotonic() < deadline:
-        time.sleep(0.25)
+        time.sleep(0.1)
         now = processCPU(pid)
-        if now is None or last is None or now - last <= quiet * 0.25:
+        if now is None or last is None or now - last <= quiet * 0.1:
             return
         last = now
 
@@ -542,7 +542,7 @@ def memory(run, target, generator, meter):
                                for p in split(warm, count)], timeout=120)
     generator.call("close", [dict(gently=True)] * count, timeout=120)
     settle(pid)
-    time.sleep(1.0)
+    time.sleep(o.settle)
     baseline = processRSS(pid)
     levels = []
     connected = 0
@@ -559,7 +559,7 @@ def memory(run, target, generator, meter):
             failed = sum(r["failed"] for r in results)
             connected += sum(r["ok"] for r in results)
             settle(pid)
-            time.sleep(1.0)
+            time.sleep(o.settle)
             rss = processRSS(pid)
             entry = {
                 "sessions": connected,
@@ -738,9 +738,9 @@ QUICK = dict(
     session_seconds=2.0, session_concurrency=10, memory_levels=[500, 1000],
 )
 SMOKE = dict(
-    rates=[200], pairs=2, warmup=0.3, duration=0.5, drain=1.0, repeats=1, retries=0,
+    rates=[200], pairs=2, warmup=0.2, duration=0.3, drain=1.0, repeats=1, retries=0,
     session_seconds=0.3, session_concurrency=2, session_users=10, memory_levels=[10],
-    workers=1, connect_concurrency=10,
+    workers=1, connect_concurrency=10, settle=0.2,
 )
 
 
@@ -776,6 +776,8 @@ def options(argv=None):
     p.add_argument("--memory-levels", type=comma(int), default=[1000, 5000, 10000])
     p.add_argument("--connect-concurrency", type=int, default=100,
                    help="logins in flight per worker when opening idle sessions")
+    p.add_argument("--settle", type=float, default=1.0,
+                   help="seconds to wait before reading a server's RSS")
     p.add_argument("--workers", type=int, default=2, help="load generator processes")
     p.add_argument("--no-pin", dest="pin", action="store_false",
                    help="do not pin the server and the generator to separate CPUs")
