@@ -600,9 +600,26 @@ def startServer(run, name, directory):
     t = time.monotonic()
     server.addUsers(users, PASSWORD)
     server.start(timeout=60)
-    run.say("%s %s started, %d accounts, in %.1f s (pid %d)" % (
-        name, server.version() or "", len(users), time.monotonic() - t, server.pid))
+    files = openFilesLimit(server.pid)
+    run.say("%s %s started, %d accounts, in %.1f s (pid %d, %s open files)" % (
+        name, server.version() or "", len(users), time.monotonic() - t, server.pid, files))
+    if "memory" in o.workloads and files is not None and files < max(o.memory_levels) + 100:
+        run.results["notes"].append(
+            "%s may open only %d files: too few for %d sessions" % (name, files, max(o.memory_levels)))
     return server
+
+
+def openFilesLimit(pid):
+    """
+    The soft limit of open files of a process, or L{None}.
+    """
+    try:
+        with open("/proc/%d/limits" % pid) as f:
+            for line in f:
+                if line.startswith("Max open files"):
+                    return int(line.split()[3])
+    except (OSError, ValueError):
+        return None
 
 
 def runServer(run, name, directory):
@@ -774,7 +791,7 @@ def options(argv=None):
     p.add_argument("--session-seconds", type=float, default=5.0)
     p.add_argument("--session-users", type=int, default=200)
     p.add_argument("--memory-levels", type=comma(int), default=[1000, 5000, 10000])
-    p.add_argument("--connect-concurrency", type=int, default=100,
+    p.add_argument("--connect-concurrency", type=int, default=50,
                    help="logins in flight per worker when opening idle sessions")
     p.add_argument("--settle", type=float, default=1.0,
                    help="seconds to wait before reading a server's RSS")

@@ -798,7 +798,7 @@ class Worker:
                 try:
                     await session.login(user, self.password, mechanism, "r")
                 except Exception as e:  # noqa: BLE001 - reported, not raised
-                    errors.append("%s: %s" % (user, e))
+                    errors.append("%s: %s: %s" % (user, type(e).__name__, e))
                     session.abort()
                     return
                 session.onBlob = self.recorder.onBlob
@@ -935,7 +935,7 @@ class Worker:
                     session.abort()
                     return
                 except Exception as e:  # noqa: BLE001 - reported, not raised
-                    errors.append("%s: %s" % (user, e))
+                    errors.append("%s: %s: %s" % (user, type(e).__name__, e))
                     session.abort()
                     await asyncio.sleep(0.05)
                     continue
