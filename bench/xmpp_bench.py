@@ -656,6 +656,12 @@ def runServer(run, name, directory):
                     entry["sessions"] = sessions(run, entry, generator, meter)
             finally:
                 generator.close()
+            if workload == "memory" and set(o.workloads) - {"memory"}:
+                # The other workloads get a fresh server, not one that
+                # has just dropped thousands of connections.
+                server.stop()
+                server.start(timeout=60)
+                run.say("%s restarted (pid %d)" % (name, server.pid))
         if "bosh" in o.workloads and name in o.bosh and server.boshURL:
             boshName = name + "-bosh"
             bosh = targets[boshName] = {
