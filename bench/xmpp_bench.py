@@ -780,7 +780,7 @@ def options(argv=None):
     p.add_argument("--bosh", type=comma(str), default=["prosody"],
                    help="servers whose BOSH endpoint is measured too (default: %(default)s)")
     p.add_argument("--rates", type=comma(int),
-                   default=[2000, 4000, 6000, 8000, 10000, 12000, 14000, 16000, 20000],
+                   default=[500, 1000, 2000, 4000, 6000, 8000, 10000, 12000, 14000, 16000, 20000],
                    help="offered message rates to step through, per second")
     p.add_argument("--pairs", type=int, default=50, help="pairs of messaging sessions")
     p.add_argument("--warmup", type=float, default=2.0, help="seconds before each measurement")

@@ -21,6 +21,7 @@ shared among the components in proportion to their samples.
 import argparse
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -64,6 +65,9 @@ def component(frame):
     return "other"
 
 
+_LINE = re.compile(r":\d+\)$")
+
+
 def aggregate(path):
     """
     Read C{py-spy}'s collapsed stacks ("frame;frame;... count" lines).
@@ -80,8 +84,9 @@ def aggregate(path):
                 continue
             count = int(count)
             frames = [frame for frame in stack.split(";") if frame]
-            # py-spy puts the thread name first; skip non-frames.
-            frames = [frame for frame in frames if "(" in frame] or frames
+            # py-spy puts the thread name first; skip non-frames, and
+            # count a function once whatever line it was on.
+            frames = [_LINE.sub(")", frame) for frame in frames if "(" in frame] or frames
             total += count
             leaf = frames[-1]
             components[component(leaf)] = components.get(component(leaf), 0) + count
