@@ -256,6 +256,7 @@ def text(results):
         rows.append([
             _label(name),
             _fmt(s.get("maxRate"), "%.0f"),
+            _fmt((s.get("vsProsody") or {}).get("maxRate"), "%.2f", "" if name == "prosody" else "n/a"),
             _fmt(s.get("bestP99")),
             _fmt(s.get("cpuAtReference") if "cpuAtReference" in s else s.get("bestCPUPerMessage")),
             _fmt(s.get("bestBytesPerMessage"), "%.0f"),
@@ -268,7 +269,7 @@ def text(results):
         ])
     out.append("")
     out.append("Routed messages (reference rate for CPU: %s/s)" % summary.get("referenceRate"))
-    out.append(_table(["target", "max msg/s @p99<limit", "p99 ms", "server us/msg", "bytes/msg",
+    out.append(_table(["target", "max msg/s @p99<limit", "x Prosody", "p99 ms", "server us/msg", "bytes/msg",
                        "overload 1.5x: goodput (spread)", "at 1.5x Prosody's"], rows))
     levels = sorted({k for s in summary["targets"].values() for k in (s.get("memoryPerSession") or {})},
                     key=int)
@@ -539,8 +540,11 @@ def publish(path, root):
             s = summary["targets"][n]
             over, common = s.get("overload"), s.get("overloadCommon")
             rows.append([
-                _label(n), _fmt(s.get("maxRate"), "%.0f"), _fmt(s.get("bestP99")),
-                _fmt(s.get("cpuAtReference")),
+                _label(n), _fmt(s.get("maxRate"), "%.0f"),
+                _fmt((s.get("vsProsody") or {}).get("maxRate"), "%.2f×", "—" if n == "prosody" else "n/a"),
+                _fmt(s.get("bestP99")),
+                _fmt(s.get("cpuAtReference") if summary.get("referenceRate") else s.get("bestCPUPerMessage"),
+                     "%.0f"),
                 "%s: %s (%s–%s)" % (_fmt(over["offered"], "%.0f"), _fmt(over["goodput"]["median"], "%.0f"),
                                     _fmt(over["goodput"]["min"], "%.0f"), _fmt(over["goodput"]["max"], "%.0f"))
                 if over and over.get("goodput") else "n/a",
@@ -548,8 +552,9 @@ def publish(path, root):
                 if common and common.get("goodput") else "—",
             ])
         lines.append(_rstTable(
-            ["server", "msg/s at p99 < %g ms" % results["options"]["p99_limit"], "its p99 (ms)",
-             "server µs/msg at %s/s" % summary.get("referenceRate"),
+            ["server", "msg/s at p99 < %g ms" % results["options"]["p99_limit"], "× Prosody", "its p99 (ms)",
+             ("server µs/msg at %s/s" % summary["referenceRate"]) if summary.get("referenceRate")
+             else "server µs/msg, best step",
              "offered 1.5×: delivered (spread)", "offered 1.5× Prosody's"], rows))
         lines.append("")
         lines.append("Every step, offered → delivered msg/s, p99 ms, server µs per message "
@@ -574,9 +579,13 @@ def publish(path, root):
         rows = []
         for n in mem:
             m = summary["targets"][n]["memoryPerSession"]
+            ratio = ((summary["targets"][n].get("vsProsody") or {}).get("memoryPerSession") or {}).get(
+                levels[-1])
             rows.append([_label(n)] + [
-                "—" if m.get(l) is None else "%.1f KB" % (m[l] / 1024) for l in levels])
-        lines.append(_rstTable(["server"] + ["%s sessions" % l for l in levels], rows))
+                "—" if m.get(l) is None else "%.1f KB" % (m[l] / 1024) for l in levels] + [
+                _fmt(ratio, "%.2f×", "—")])
+        lines.append(_rstTable(["server"] + ["%s sessions" % l for l in levels]
+                               + ["× Prosody at %s" % levels[-1]], rows))
         lines.append("")
     sess = [n for n in _targets(results) if results["targets"][n].get("sessions")]
     if sess:

@@ -428,14 +428,29 @@ def throughput(run, target, generator, meter, commonOverload=None):
             target["name"], failed, sum((r["errors"] for r in connected), [])[:3]))
     result = {"pairs": o.pairs, "steps": [], "best": None, "overload": None}
     try:
-        best = None
+        best = failed = None
         for rate in o.rates:
             run.checkTime("the %d/s step" % rate)
             step = measuredStep(run, generator, meter, rate)
             result["steps"].append(step)
             if not step["ok"]:
+                failed = step
                 break
             best = step
+        # Halve the interval between the last good and the first bad
+        # step --refine times, so that the rates' spacing does not decide
+        # the result.
+        low = best["offered"] if best else 0
+        for _ in range(o.refine if failed else 0):
+            rate = int(round((low + failed["offered"]) / 2.0, -2))
+            if rate <= low or rate >= failed["offered"] or run.left() < 60:
+                break
+            step = measuredStep(run, generator, meter, rate, "refine")
+            result["steps"].append(step)
+            if step["ok"]:
+                best, low = step, rate
+            else:
+                failed = step
         if best is not None and o.repeats > 1:
             runs = [best] + [
                 throughputStep(run, generator, meter, best["offered"], "best again")
@@ -465,7 +480,9 @@ def throughput(run, target, generator, meter, commonOverload=None):
         else:
             result["maxRate"] = None
     finally:
-        generator.call("close", [dict(gently=False)] * len(generator.workers), timeout=60)
+        # Close the sessions properly: BOSH sessions outlive their TCP
+        # connections at the server until they time out.
+        generator.call("close", [dict(gently=True)] * len(generator.workers), timeout=120)
         settle(meter.serverPid)
     return result
 
@@ -761,7 +778,7 @@ QUICK = dict(
     session_seconds=2.0, session_concurrency=10, memory_levels=[500, 1000],
 )
 SMOKE = dict(
-    rates=[200], pairs=2, warmup=0.2, duration=0.3, drain=1.0, repeats=1, retries=0,
+    rates=[200], pairs=2, warmup=0.2, duration=0.3, drain=1.0, repeats=1, retries=0, refine=0,
     session_seconds=0.3, session_concurrency=2, session_users=10, memory_levels=[10],
     workers=1, connect_concurrency=10, settle=0.2,
 )
@@ -787,6 +804,8 @@ def options(argv=None):
     p.add_argument("--duration", type=float, default=5.0, help="seconds measured per step")
     p.add_argument("--drain", type=float, default=5.0,
                    help="seconds allowed for the last messages of a step to arrive")
+    p.add_argument("--refine", type=int, default=2,
+                   help="steps halving the interval between the best and the first failed rate")
     p.add_argument("--repeats", type=int, default=3,
                    help="runs of the best step and of each overload step")
     p.add_argument("--retries", type=int, default=1,
@@ -882,8 +901,8 @@ def main(argv=None):
         with open(jsonPath, "w") as f:
             json.dump(run.results, f, indent=1, default=str)
         shutil.copyfile(jsonPath, os.path.join(o.out, "latest.json"))
-        if o.keep:
-            run.say("servers' directories kept in %s" % directory)
+        if o.keep or run.results["notes"]:
+            run.say("servers' directories (logs, data) kept in %s" % directory)
         else:
             shutil.rmtree(directory, ignore_errors=True)
     print()

@@ -580,7 +580,7 @@ class Prosody(Peer):
             "admins = { }",
             "certificates = %s" % _lua(os.path.join(self.directory, "tls")),
             "modules_enabled = { \"roster\"; \"saslauth\"; \"disco\"; \"ping\"; "
-            "\"bosh\"; \"websocket\"; }",
+            "\"bosh\"; \"websocket\";%s }" % (" \"tls\";" if self.tls else ""),
             "modules_disabled = { \"s2s\"; \"offline\"; }",
             "authentication = \"internal_hashed\"",
             "password_hash = %s" % _lua(self.passwordHash),

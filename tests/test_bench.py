@@ -7,6 +7,7 @@ here looks at a timing.
 
 import json
 import os
+import socket
 import subprocess
 import sys
 
@@ -136,3 +137,98 @@ class SmokeTests(TestCase):
         if "prosody" in servers:
             self.assertIn("claim", summary["bosh"]["prosody-bosh"]["verdict"])
         self.assertIn("Routed messages", output)
+
+
+class PeersTests(TestCase):
+    """
+    L{tests.peers} starts real servers and leaves nothing behind.
+    """
+
+    def startAndStop(self, cls):
+        why = peers.available(cls.name)
+        if why:
+            raise self.skipTest(why)
+        server = cls(os.path.abspath(self.mktemp()))
+        self.addCleanup(server.stop)
+        server.addUsers(["alice", "bob"], "secret")
+        server.start()
+        pids = [server.process.pid] + peers.descendants(server.process.pid)
+        self.assertIn(server.pid, pids)
+        for port in (server.c2sPort, server.httpPort):
+            socket.create_connection((peers.INTERFACE, port), timeout=5).close()
+        server.stop()
+        for pid in pids:
+            self.assertFalse(os.path.exists("/proc/%d" % pid), (cls.name, pid))
+        for port in (server.c2sPort, server.httpPort):
+            self.assertRaises(
+                OSError, socket.create_connection, (peers.INTERFACE, port), timeout=5)
+
+    def features(self, server):
+        """
+        Open a stream on the server's c2s port and return its features.
+        """
+        sock = socket.create_connection((peers.INTERFACE, server.c2sPort), timeout=10)
+        try:
+            sock.sendall(
+                b"<?xml version='1.0'?><stream:stream to='%s' xmlns='jabber:client' "
+                b"xmlns:stream='http://etherx.jabber.org/streams' version='1.0'>"
+                % server.domain.encode())
+            data = b""
+            while b"</stream:features>" not in data:
+                chunk = sock.recv(65536)
+                if not chunk:
+                    break
+                data += chunk
+            return data
+        finally:
+            sock.close()
+
+    def startTLS(self, cls):
+        why = peers.available(cls.name)
+        if why:
+            raise self.skipTest(why)
+        server = cls(os.path.abspath(self.mktemp()), tls=True)
+        self.addCleanup(server.stop)
+        server.start()
+        self.assertTrue(os.path.exists(server.certPath))
+        self.assertIn(b"urn:ietf:params:xml:ns:xmpp-tls", self.features(server))
+
+    def test_xmppws(self):
+        """
+        twistd xmppws starts on its ports and stops with all its processes.
+        """
+        self.startAndStop(peers.Xmppws)
+
+    def test_prosody(self):
+        """
+        Prosody starts on its ports and stops with all its processes.
+        """
+        self.startAndStop(peers.Prosody)
+
+    def test_ejabberd(self):
+        """
+        ejabberd starts on its ports and stops with all its processes,
+        including the Erlang VM that runs as another user.
+        """
+        self.startAndStop(peers.Ejabberd)
+
+    def test_prosodyTLS(self):
+        """
+        With C{tls=True}, Prosody offers STARTTLS with the generated
+        certificate.
+        """
+        self.startTLS(peers.Prosody)
+
+    def test_ejabberdTLS(self):
+        """
+        With C{tls=True}, ejabberd offers STARTTLS with the generated
+        certificate.
+        """
+        self.startTLS(peers.Ejabberd)
+
+    def test_xmppwsTLS(self):
+        """
+        With C{tls=True}, twistd xmppws offers STARTTLS with the generated
+        certificate.
+        """
+        self.startTLS(peers.Xmppws)
