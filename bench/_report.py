@@ -69,6 +69,7 @@ def derive(results):
         s["maxRate"] = tp.get("maxRate")
         best = tp.get("best")
         if best:
+            s["bestPassed"] = "%d/%d" % (sum(1 for r in best["runs"] if r["ok"]), len(best["runs"]))
             s["bestP99"] = best["p99"]["median"] if best.get("p99") else None
             s["bestCPUPerMessage"] = (best.get("serverCPUPerMessage") or {}).get("median")
             s["bestBytesPerMessage"] = (best.get("bytesPerMessage") or {}).get("median")
@@ -255,7 +256,7 @@ def text(results):
         common = s.get("overloadCommon")
         rows.append([
             _label(name),
-            _fmt(s.get("maxRate"), "%.0f"),
+            _fmt(s.get("maxRate"), "%.0f") + (" (%s)" % s["bestPassed"] if s.get("bestPassed") else ""),
             _fmt((s.get("vsProsody") or {}).get("maxRate"), "%.2f", "" if name == "prosody" else "n/a"),
             _fmt(s.get("bestP99")),
             _fmt(s.get("cpuAtReference") if "cpuAtReference" in s else s.get("bestCPUPerMessage")),
@@ -540,7 +541,8 @@ def publish(path, root):
             s = summary["targets"][n]
             over, common = s.get("overload"), s.get("overloadCommon")
             rows.append([
-                _label(n), _fmt(s.get("maxRate"), "%.0f"),
+                _label(n),
+                _fmt(s.get("maxRate"), "%.0f") + (" (%s)" % s["bestPassed"] if s.get("bestPassed") else ""),
                 _fmt((s.get("vsProsody") or {}).get("maxRate"), "%.2f×", "—" if n == "prosody" else "n/a"),
                 _fmt(s.get("bestP99")),
                 _fmt(s.get("cpuAtReference") if summary.get("referenceRate") else s.get("bestCPUPerMessage"),
@@ -556,6 +558,9 @@ def publish(path, root):
              ("server µs/msg at %s/s" % summary["referenceRate"]) if summary.get("referenceRate")
              else "server µs/msg, best step",
              "offered 1.5×: delivered (spread)", "offered 1.5× Prosody's"], rows))
+        lines.append("")
+        lines.append("The rate is the median delivered by the runs of the best step that passed "
+                     "(in brackets: how many of its runs passed); the p99 is the median of them all.")
         lines.append("")
         lines.append("Every step, offered → delivered msg/s, p99 ms, server µs per message "
                      "(flags: *d* disturbed, *g* generator-limited):")

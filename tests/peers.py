@@ -174,6 +174,21 @@ def descendants(pid):
     return found
 
 
+def _startTime(pid):
+    """
+    When a process started (clock ticks since boot), or L{None} if it
+    is gone (or a zombie).
+    """
+    try:
+        with open("/proc/%d/stat" % (pid,), "rb") as f:
+            fields = f.read().rsplit(b")", 1)[1].split()
+    except OSError:
+        return None
+    if fields[0] == b"Z":
+        return None
+    return int(fields[19])
+
+
 def _processName(pid):
     try:
         with open("/proc/%d/comm" % (pid,)) as f:
@@ -345,27 +360,32 @@ class Peer:
         if self.process is None:
             return
         process, self.process = self.process, None
-        below = descendants(process.pid)
+        # Remember what ran below it, with start times, so that only
+        # those very processes are killed, never a later one that got a
+        # recycled process id.
+        below = [(pid, _startTime(pid)) for pid in descendants(process.pid)]
         if process.poll() is None:
             self._terminate(process)
             try:
                 process.wait(timeout)
             except subprocess.TimeoutExpired:
                 pass
-        for pid in [process.pid] + below + descendants(process.pid):
-            self._kill(pid)
-        try:
-            os.killpg(process.pid, signal.SIGKILL)
-        except OSError:
-            pass
-        try:
-            process.wait(timeout)
-        except subprocess.TimeoutExpired:
-            raise PeerError("%s: process %d does not exit" % (self.name, process.pid))
-        # Wait for the others (our grandchildren are not ours to reap).
+        if process.returncode is None:
+            # Still our unreaped child, so its process group is ours too.
+            try:
+                os.killpg(process.pid, signal.SIGKILL)
+            except OSError:
+                pass
+            try:
+                process.wait(timeout)
+            except subprocess.TimeoutExpired:
+                raise PeerError("%s: process %d does not exit" % (self.name, process.pid))
         deadline = time.monotonic() + timeout
-        for pid in below:
-            while _processName(pid) is not None and time.monotonic() < deadline:
+        for pid, started in below:
+            if started is not None and _startTime(pid) == started:
+                self._kill(pid)
+            while started is not None and _startTime(pid) == started \
+                    and time.monotonic() < deadline:
                 time.sleep(0.02)
 
     @staticmethod
