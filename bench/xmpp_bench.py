@@ -487,7 +487,7 @@ def throughput(run, target, generator, meter, commonOverload=None):
     return result
 
 
-def sessions(run, target, generator, meter):
+def sessions(run, target, generator, meter, mechanisms=None):
     """
     The session workload: set up and close sessions at a fixed
     concurrency, per SASL mechanism.
@@ -495,7 +495,7 @@ def sessions(run, target, generator, meter):
     o = run.options
     users = ["c%d" % i for i in range(o.session_users)]
     out = {"concurrency": o.session_concurrency, "mechanisms": {}}
-    for mechanism in o.mechanisms:
+    for mechanism in mechanisms or o.mechanisms:
         run.checkTime("the %s sessions" % mechanism)
         parts = split(list(range(o.session_concurrency)), len(generator.workers))
         userParts = split(users, len(generator.workers))
@@ -679,6 +679,10 @@ def runServer(run, name, directory):
                 server.stop()
                 server.start(timeout=60)
                 run.say("%s restarted (pid %d)" % (name, server.pid))
+        if ("sessions" in o.workloads and "SCRAM-SHA-256" in o.mechanisms
+                and name in SHA256 and (entry.get("sessions") or {}).get("mechanisms", {}).get(
+                    "SCRAM-SHA-256", {}).get("unsupported")):
+            sha256Sessions(run, name, directory, entry)
         if "bosh" in o.workloads and name in o.bosh and server.boshURL:
             boshName = name + "-bosh"
             bosh = targets[boshName] = {
@@ -714,6 +718,42 @@ def runServer(run, name, directory):
         server.stop()
         if logTail.strip():
             targets.setdefault(name, {})["logTail"] = logTail[-4000:]
+
+
+# Servers that keep keys for one SCRAM hash only, and how to make it
+# SHA-256.
+SHA256 = {
+    "prosody": dict(passwordHash="SHA-256"),
+    "ejabberd": dict(scramHash="sha256"),
+}
+
+
+def sha256Sessions(run, name, directory, entry):
+    """
+    The SCRAM-SHA-256 sessions of a server that offers one SCRAM variant
+    (SHA-1 by default): on a second instance configured for SHA-256.
+    """
+    o = run.options
+    cls = {"prosody": peers.Prosody, "ejabberd": peers.Ejabberd}[name]
+    server = cls(os.path.join(directory, name + "-sha256"), cpus=run.serverCPUs, **SHA256[name])
+    try:
+        server.addUsers(["c%d" % i for i in range(o.session_users)], PASSWORD)
+        server.start(timeout=60)
+        run.say("%s: sessions with SCRAM-SHA-256 (an instance storing SHA-256 keys, pid %d)"
+                % (name, server.pid))
+        generator = Generator("ws", server.webSocketURL, server.domain, o.workers,
+                              run.generatorCPUs, 120)
+        try:
+            result = sessions(run, entry, generator, Meter(server.pid, generator.pids),
+                              ["SCRAM-SHA-256"])
+        finally:
+            generator.close()
+        figures = result["mechanisms"]["SCRAM-SHA-256"]
+        figures["instance"] = "storing SHA-256 keys (%s)" % ", ".join(
+            "%s=%s" % item for item in SHA256[name].items())
+        entry["sessions"]["mechanisms"]["SCRAM-SHA-256"] = figures
+    finally:
+        server.stop()
 
 
 def environment(run):
