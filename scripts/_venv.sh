@@ -100,19 +100,28 @@ _xmppws_xmpp_servers() {
     if [ "$ours" = yes ]; then
         _xmppws_as_root rm -f "$policy"
     fi
-    # ejabberd's installation starts Erlang's epmd (on port 4369, every
-    # interface); stop it unless it ran before.  Our instances need none.
-    if [ -z "$epmd_before" ] && pgrep -x epmd >/dev/null 2>&1; then
-        epmd -kill >/dev/null 2>&1 || true
-    fi
+    # Stopped now, and not started at the next boot either, whichever
+    # init system there is (systemctl disables units even while systemd
+    # does not run, as in a container).
     for service in prosody ejabberd; do
         if [ -d /run/systemd/system ]; then
             _xmppws_as_root systemctl disable --now "$service" >/dev/null 2>&1 || true
-        elif [ -x "/etc/init.d/$service" ]; then
-            _xmppws_as_root "/etc/init.d/$service" stop >/dev/null 2>&1 || true
-            _xmppws_as_root update-rc.d "$service" disable >/dev/null 2>&1 || true
+        else
+            if command -v systemctl >/dev/null 2>&1; then
+                _xmppws_as_root systemctl disable "$service" >/dev/null 2>&1 || true
+            fi
+            if [ -x "/etc/init.d/$service" ]; then
+                _xmppws_as_root "/etc/init.d/$service" stop >/dev/null 2>&1 || true
+                _xmppws_as_root update-rc.d "$service" disable >/dev/null 2>&1 || true
+            fi
         fi
     done
+    # ejabberd's installation, and stopping its service, start Erlang's
+    # epmd (port 4369, every interface); stop it unless it ran before.
+    # Our instances need none.
+    if [ -z "$epmd_before" ] && pgrep -x epmd >/dev/null 2>&1; then
+        epmd -kill >/dev/null 2>&1 || true
+    fi
     return "$status"
 }
 
