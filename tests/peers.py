@@ -58,6 +58,7 @@ __all__ = [
     "Xmppws",
     "available",
     "freePort",
+    "running",
     "scramKeys",
 ]
 
@@ -190,6 +191,13 @@ def _startTime(pid):
     if fields[0] == b"Z":
         return None
     return int(fields[19])
+
+
+def running(pid):
+    """
+    Whether a process exists and is not a zombie.
+    """
+    return _startTime(pid) is not None
 
 
 def _processName(pid):

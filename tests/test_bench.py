@@ -187,7 +187,7 @@ class PeersTests(TestCase):
         socket.create_connection((peers.INTERFACE, server.httpPort), timeout=5).close()
         server.stop()
         for pid in pids:
-            self.assertFalse(os.path.exists("/proc/%d" % pid), (cls.name, pid))
+            self.assertFalse(peers.running(pid), (cls.name, pid))
         for port in (server.c2sPort, server.httpPort):
             self.assertRaises(
                 OSError, socket.create_connection, (peers.INTERFACE, port), timeout=5)
