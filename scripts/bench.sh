@@ -2,7 +2,7 @@
 # Set up .venv with the test and bench extras (Prosody, ejabberd,
 # matplotlib, uvloop, py-spy) and run the side-by-side benchmark:
 #
-#     bash scripts/bench.sh                 # everything, about 25 minutes
+#     bash scripts/bench.sh                 # everything, 15 to 25 minutes
 #     bash scripts/bench.sh --quick         # small counts, a few minutes
 #     bash scripts/bench.sh --servers xmppws,prosody --workloads throughput
 #     bash scripts/bench.sh --publish bench/results/latest.json
