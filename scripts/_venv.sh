@@ -53,7 +53,7 @@ _xmppws_apt_install() {
 #
 # Every Debian (apt-get) or npm installation the service or the test suite
 # needs goes here, guarded by a check so that a second run installs nothing.
-# The argument is the extra being installed ("" or "test").
+# The argument is the extras being installed ("", "test" or "test,bench").
 # ---------------------------------------------------------------------------
 install_system_deps() {
     local extra="${1:-}"
@@ -64,14 +64,65 @@ install_system_deps() {
         _xmppws_apt_install python3-venv
     fi
 
-    # Later system packages go below, e.g.:
-    #     if [ "$extra" = test ] && ! command -v prosody >/dev/null 2>&1; then
-    #         _xmppws_apt_install prosody
-    #     fi
+    case ",$extra," in
+        *,test,*)
+            _xmppws_interop_deps
+            _xmppws_xmpp_servers
+            ;;
+    esac
+}
 
-    if [ "$extra" = test ]; then
-        _xmppws_interop_deps
+# Debian's Prosody and ejabberd, which the benchmarks (bench/) and the
+# tests that need a real XMPP server (tests/peers.py) start themselves on
+# free loopback ports with generated configurations.  They are installed
+# when missing, without their system services ever starting: a
+# policy-rc.d that refuses every start is in place during the
+# installation, and afterwards the services are stopped and disabled
+# where an init system runs them, so that nothing holds 5222, 5269, 5280,
+# 5443 or 5347 (the defaults of twistd xmppws among them).
+_xmppws_xmpp_servers() {
+    local missing=() policy=/usr/sbin/policy-rc.d ours=no service
+    command -v prosody >/dev/null 2>&1 || missing+=(prosody)
+    [ -x /usr/sbin/ejabberdctl ] || missing+=(ejabberd)
+    if [ "${#missing[@]}" -eq 0 ]; then
+        return 0
     fi
+    _xmppws_log "installing ${missing[*]} (their system services stay stopped)"
+    if [ ! -e "$policy" ]; then
+        printf '#!/bin/sh\n# xmppws: no service starts during this installation\nexit 101\n' \
+            | _xmppws_as_root tee "$policy" >/dev/null
+        _xmppws_as_root chmod 755 "$policy"
+        ours=yes
+    fi
+    local status=0 epmd_before
+    epmd_before="$(pgrep -x epmd || true)"
+    _xmppws_apt_install "${missing[@]}" || status=$?
+    if [ "$ours" = yes ]; then
+        _xmppws_as_root rm -f "$policy"
+    fi
+    # Stopped now, and not started at the next boot either, whichever
+    # init system there is (systemctl disables units even while systemd
+    # does not run, as in a container).
+    for service in prosody ejabberd; do
+        if [ -d /run/systemd/system ]; then
+            _xmppws_as_root systemctl disable --now "$service" >/dev/null 2>&1 || true
+        else
+            if command -v systemctl >/dev/null 2>&1; then
+                _xmppws_as_root systemctl disable "$service" >/dev/null 2>&1 || true
+            fi
+            if [ -x "/etc/init.d/$service" ]; then
+                _xmppws_as_root "/etc/init.d/$service" stop >/dev/null 2>&1 || true
+                _xmppws_as_root update-rc.d "$service" disable >/dev/null 2>&1 || true
+            fi
+        fi
+    done
+    # ejabberd's installation, and stopping its service, start Erlang's
+    # epmd (port 4369, every interface); stop it unless it ran before.
+    # Our instances need none.
+    if [ -z "$epmd_before" ] && pgrep -x epmd >/dev/null 2>&1; then
+        epmd -kill >/dev/null 2>&1 || true
+    fi
+    return "$status"
 }
 
 # What the interoperability tests (tests/test_clients.py and
