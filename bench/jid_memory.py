@@ -65,6 +65,7 @@ def serve(dataDir):
             "--listen", "tcp:0:interface=127.0.0.1",
             "--c2s", "none",
             "--stanza-rate", "0",
+            "--byte-rate", "0",
         ]
     )
     service = tap.makeService(options)

@@ -39,10 +39,13 @@ from tests import peers  # noqa: E402
 
 # (component, substrings of a frame's file): first match wins.
 COMPONENTS = [
-    ("RFC 7395 framing checks (xmppws.framing)", ("xmppws/framing.py",)),
-    ("outbound re-parse (xmppws.transport)", ("xmppws/transport.py",)),
-    ("adapter (xmppws._adapter, websocket)", ("xmppws/_adapter.py", "xmppws/websocket.py",
-                                              "xmppws/_handshake.py")),
+    ("inbound parse and checks (xmppws._parser, framing)", ("xmppws/_parser.py",
+                                                           "xmppws/framing.py")),
+    ("outbound (xmppws.output)", ("xmppws/output.py",)),
+    ("connection, carriers (xmppws.connection, _carrier, websocket, tcp)", (
+        "xmppws/connection.py", "xmppws/_carrier.py", "xmppws/websocket.py",
+        "xmppws/tcp.py", "xmppws/_handshake.py")),
+    ("policies, flow control", ("xmppws/policies.py", "xmppws/flow.py")),
     ("limits, monitor, metrics", ("xmppws/limits.py", "xmppws/_connections.py",
                                   "xmppws/metrics.py", "prometheus_client/")),
     ("embedded server (xmppws.c2s: routing, sessions)", ("xmppws/c2s/",)),

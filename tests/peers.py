@@ -488,6 +488,7 @@ class Xmppws(Peer):
             "--listen", "tcp:%d:interface=%s:backlog=%d" % (self.httpPort, INTERFACE, BACKLOG),
             "--c2s", "tcp:%d:interface=%s:backlog=%d" % (self.c2sPort, INTERFACE, BACKLOG),
             "--stanza-rate", "0",
+            "--byte-rate", "0",
             "--max-connections", "1000000",
             "--max-connections-per-ip", "1000000",
             "--idle-timeout", "0",
