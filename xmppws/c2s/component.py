@@ -11,7 +11,7 @@ from twisted.words.protocols.jabber.error import StreamError
 from twisted.words.protocols.jabber.jid import InvalidFormat, internJID
 from tx_xmpp.component import Router, XMPPComponentServerFactory
 
-__all__ = ["ComponentRouter", "install"]
+__all__ = ["ComponentRouter", "install", "router"]
 
 
 class ComponentRouter(Router):
@@ -21,6 +21,23 @@ class ComponentRouter(Router):
     """
 
     log = Logger()
+
+    def addRoute(self, destination, xs):
+        """
+        Route C{destination} to C{xs}, unless another stream serves it
+        already: then C{xs} is closed with the C{conflict} stream error.
+        """
+        current = self.routes.get(destination)
+        if current is not None and current is not xs:
+            self.log.warn("A second component asked for {host}; refused", host=destination)
+            if hasattr(xs, "sendStreamError"):
+                xs.sendStreamError(StreamError("conflict"))
+            return
+        Router.addRoute(self, destination, xs)
+
+    def removeRoute(self, destination, xs):
+        if self.routes.get(destination) is xs:
+            Router.removeRoute(self, destination, xs)
 
     def route(self, stanza):
         try:
@@ -104,12 +121,20 @@ class ComponentService:
         with (TCP, or any other endpoint).
     """
 
-    def __init__(self, server, secret):
+    def __init__(self, server, secret=None):
         self.router = ComponentRouter()
-        self.factory = XMPPComponentServerFactory(self.router, secret)
+        self.factory = None
+        if secret:
+            self.listen(secret)
         for domain in server.config.domains:
             self.router.addRoute(domain, _ServerRoute(server))
         server.components = _Components(self.router, server)
+
+    def listen(self, secret):
+        """
+        Make the factory external components connect to.
+        """
+        self.factory = XMPPComponentServerFactory(self.router, secret)
 
 
     def closeAll(self):
@@ -117,7 +142,8 @@ class ComponentService:
         Close every attached component's stream with C{system-shutdown}.
         """
         for xs in list(self.router.routes.values()):
-            if not isinstance(xs, _ServerRoute):
+            # In-process components (pipes) have no stream to close.
+            if hasattr(xs, "sendStreamError"):
                 xs.sendStreamError(StreamError("system-shutdown"))
 
 
@@ -130,6 +156,24 @@ def install(server, secret):
     """
     if not secret:
         raise ValueError("a component secret is required")
-    service = ComponentService(server, secret)
-    server.modules["component"] = service
+    service = server.modules.get("component")
+    if service is None:
+        service = ComponentService(server)
+        server.modules["component"] = service
+    service.listen(secret)
     return service
+
+
+def router(server):
+    """
+    The component router of C{server}, made on first use: in-process
+    components (L{xmppws.muc.component.InProcessComponent}) attach to
+    it as external ones do through L{install}.
+
+    @rtype: L{ComponentRouter}
+    """
+    service = server.modules.get("component")
+    if service is None:
+        service = ComponentService(server)
+        server.modules["component"] = service
+    return service.router
