@@ -25,6 +25,7 @@ from tests.helpers import (
     parseFrames,
     upgradeRequest,
 )
+from xmppws.asyncdb import InlineRunner
 from xmppws.limits import Limits
 from xmppws.service import Settings, XMPPService
 
@@ -73,6 +74,8 @@ def startService(testCase, limits=None, withMetrics=False, **settings):
     settings.setdefault("dataDir", testCase.mktemp())
     settings.setdefault("listen", [("tcp:5280", TCP4ServerEndpoint(clock, 5280))])
     settings.setdefault("c2s", [("tcp:5222", TCP4ServerEndpoint(clock, 5222))])
+    # The room database is written at once: there are no threads on the clock.
+    settings.setdefault("databaseRunner", InlineRunner())
     if withMetrics:
         settings["metrics"] = [("tcp:9280", TCP4ServerEndpoint(clock, 9280))]
     settings["limits"] = Limits(**(limits or {}))

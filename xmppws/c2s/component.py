@@ -9,7 +9,9 @@ secret and is reached by clients at its subdomain.
 from twisted.logger import Logger
 from twisted.words.protocols.jabber.error import StreamError
 from twisted.words.protocols.jabber.jid import InvalidFormat, internJID
-from tx_xmpp.component import Router, XMPPComponentServerFactory
+from tx_xmpp.component import NS_COMPONENT_ACCEPT, Router, XMPPComponentServerFactory
+
+from xmppws.c2s.namespaces import NS_CLIENT
 
 __all__ = ["ComponentRouter", "install", "router"]
 
@@ -77,7 +79,22 @@ class _ServerRoute:
         if host is None or self._server.isLocal(internJID(host)):
             self.log.warn("Dropped a component stanza with a forged 'from'")
             return
+        _toClientNamespace(stanza)
         self._server.route(stanza)
+
+
+def _toClientNamespace(element):
+    """
+    Move a stanza read from a component stream (and its children in the
+    same namespace) from C{jabber:component:accept} to C{jabber:client},
+    so that clients get it in their own namespace.
+    """
+    if element.uri == NS_COMPONENT_ACCEPT:
+        element.uri = NS_CLIENT
+    if element.defaultUri == NS_COMPONENT_ACCEPT:
+        element.defaultUri = NS_CLIENT
+    for child in element.elements():
+        _toClientNamespace(child)
 
 
 class _Components:

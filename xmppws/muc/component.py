@@ -68,6 +68,8 @@ class ExternalComponent(MultiService):
     The service connected to a server's XEP-0114 component port.
 
     @ivar muc: the L{MUCService}.
+    @ivar factory: the component stream factory (Twisted Words'
+        C{componentFactory}).
     @ivar manager: the tx-xmpp C{StreamManager} of the component stream.
     @ivar connected: whether the server accepted the component.
     """
@@ -86,7 +88,7 @@ class ExternalComponent(MultiService):
         self.muc = muc
         self.connected = False
         self.description = description or repr(endpoint)
-        factory = component.componentFactory(muc.domain, secret)
+        self.factory = factory = component.componentFactory(muc.domain, secret)
         factory.addBootstrap(xmlstream.STREAM_CONNECTED_EVENT, self._connected)
         factory.addBootstrap(xmlstream.STREAM_AUTHD_EVENT, self._authenticated)
         factory.addBootstrap(xmlstream.STREAM_ERROR_EVENT, self._streamError)
