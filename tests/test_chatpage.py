@@ -159,16 +159,23 @@ class ChatPageTests(unittest.TestCase):
 
     def test_headers(self):
         """
-        The page may not be framed and names no referrer.
+        The page may not be framed, names no referrer, and loads images and
+        media from here only (or Converse.js's origin).
         """
-        response, _ = self.get(
+        response, body = self.get(
             tree(("/chat", self.page(converseDir=converseDir(self).path))),
             "http://example.org/chat",
         )
         self.assertEqual(
-            response.headers.getRawHeaders(b"content-security-policy"), [b"frame-ancestors 'none'"]
+            response.headers.getRawHeaders(b"content-security-policy"),
+            [b"frame-ancestors 'none'; img-src 'self' data: blob:; media-src 'self' data: blob:"],
         )
         self.assertEqual(response.headers.getRawHeaders(b"referrer-policy"), [b"no-referrer"])
+        self.assertIn(b"customElements.define('converse-footer'", body)
+        page = self.page(converseURL="https://cdn.example.net/dist/")
+        response, _ = self.get(tree(("/chat", page)), "http://example.org/chat")
+        [policy] = response.headers.getRawHeaders(b"content-security-policy")
+        self.assertIn(b"img-src 'self' data: blob: https://cdn.example.net;", policy)
 
     def test_scriptSafe(self):
         """

@@ -20,6 +20,7 @@ fetches anything.
 import json
 import os
 from html import escape
+from urllib.parse import urlsplit
 
 from twisted.web.resource import NoResource, Resource
 from twisted.web.static import File
@@ -30,6 +31,19 @@ __all__ = ["ChatPage", "checkConverseDir"]
 
 SCRIPT = "converse.min.js"
 STYLESHEET = "converse.min.css"
+
+
+# Converse.js's footer in full-screen mode shows its sponsors' logos from
+# conversejs.org; a plain credit takes its place (Converse.js lets a page
+# define its elements before it starts), so that the page loads nothing
+# from elsewhere.
+_FOOTER = (
+    "customElements.define('converse-footer', class extends HTMLElement {"
+    " connectedCallback() { this.innerHTML = \"<footer class='footer mt-auto py-3'>"
+    "<p class='text-center'>Chat by <a href='https://conversejs.org/' target='_blank' "
+    "rel='noopener nofollow'>Converse.js</a>, the open-source XMPP client.</p></footer>\"; }"
+    " });"
+)
 
 
 class _Files(File):
@@ -132,6 +146,8 @@ class ChatPage(Resource):
             "assets_path": self._assets(request),
             "auto_reconnect": True,
             "play_sounds": False,
+            # A room nickname to start with: the user name.
+            "muc_nickname_from_jid": True,
         }
         if self.registration:
             settings["registration_domain"] = self.domain
@@ -139,15 +155,28 @@ class ChatPage(Resource):
             settings["muc_domain"] = self.mucDomain
         return settings
 
+    def _policy(self):
+        """
+        The page's content security policy: it may not be framed, and
+        loads images and media only from here (or Converse.js's origin),
+        so that opening it contacts no other site.
+        """
+        sources = "'self' data: blob:"
+        if self.converseURL is not None:
+            parts = urlsplit(self.converseURL)
+            sources += " %s://%s" % (parts.scheme, parts.netloc)
+        return "frame-ancestors 'none'; img-src %s; media-src %s" % (sources, sources)
+
     def render_GET(self, request):
         request.setHeader(b"content-type", b"text/html; charset=utf-8")
         request.setHeader(b"x-content-type-options", b"nosniff")
-        request.setHeader(b"content-security-policy", b"frame-ancestors 'none'")
         request.setHeader(b"referrer-policy", b"no-referrer")
         assets = self._assets(request)
         if assets is None:
+            request.setHeader(b"content-security-policy", b"frame-ancestors 'none'")
             request.setResponseCode(503)
             return self._unconfigured().encode("utf-8")
+        request.setHeader(b"content-security-policy", self._policy().encode("ascii"))
         title = "Chat on %s" % (self.domain,)
         page = [
             "<!DOCTYPE html>",
@@ -161,8 +190,8 @@ class ChatPage(Resource):
             "</head><body class='converse-fullscreen'>",
             "<noscript><p>This chat needs JavaScript. Any XMPP client can also connect "
             "to %s.</p></noscript>" % (escape(self.domain),),
-            "<script type='module'>converse.initialize(%s);</script>"
-            % (_scriptJSON(self.settings(request)),),
+            "<script type='module'>%s\nconverse.initialize(%s);</script>"
+            % (_FOOTER, _scriptJSON(self.settings(request))),
             "</body></html>",
         ]
         return "\n".join(page).encode("utf-8")
