@@ -7,7 +7,6 @@ server (L{tests.c2shelpers.C2SClient}) with the MUC requests as methods.
 """
 
 from twisted.internet.testing import MemoryReactorClock
-from twisted.words.xish import domish
 
 from tests.c2shelpers import C2SClient, makeServer
 from xmppws.asyncdb import AsyncDatabase, InlineRunner
@@ -247,7 +246,6 @@ __all__ = [
     "MUCClient",
     "MUCServer",
     "child",
-    "domish",
     "errorCondition",
     "item",
     "ofKind",

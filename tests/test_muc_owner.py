@@ -5,6 +5,7 @@ discovery (section 6.4, XEP-0128).
 """
 
 from twisted.trial import unittest
+from twisted.words.xish import domish
 
 from tests.muchelpers import (
     NS_DATA,
@@ -15,7 +16,6 @@ from tests.muchelpers import (
     MUCServer,
     child,
     errorCondition,
-    item,
     ofKind,
     roomJID,
     statusCodes,
@@ -384,8 +384,6 @@ class ConfigTests(unittest.TestCase):
         """
         Only a submitted form is read.
         """
-        from twisted.words.xish import domish
-
         x = domish.Element((NS_DATA, "x"))
         x["type"] = "form"
         self.assertRaises(ConfigError, parseSubmission, x)
