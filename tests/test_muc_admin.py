@@ -413,3 +413,39 @@ class RegistrationTests(unittest.TestCase):
         )
         self.assertEqual(result["type"], "result")
         self.assertNotIn("bob@localhost", self.muc.room("lobby").affiliations)
+
+
+class RequestTests(unittest.TestCase):
+    """
+    Malformed C{muc#admin} requests.
+    """
+
+    def setUp(self):
+        self.muc = MUCServer(self)
+        self.alice = self.muc.client("alice")
+        self.alice.create("lobby", "Alice")
+
+    def test_noItem(self):
+        """
+        A request without an item gets C{bad-request}.
+        """
+        [error] = self.alice.admin("lobby", b"")
+        self.assertEqual(errorCondition(error), ("modify", "bad-request"))
+
+    def test_unknownAffiliationList(self):
+        """
+        A list of an unknown affiliation gets C{bad-request}.
+        """
+        [error] = self.alice.admin("lobby", b"<item affiliation='king'/>", type="get")
+        self.assertEqual(errorCondition(error), ("modify", "bad-request"))
+
+    def test_kickSelf(self):
+        """
+        A moderator may kick itself (as in IRC), as Prosody allows.
+        """
+        received = self.alice.admin("lobby", b"<item nick='Alice' role='none'/>")
+        [result] = ofKind(received, "iq")
+        self.assertEqual(result["type"], "result")
+        self.assertEqual(
+            statusCodes(ofKind(received, "presence")[0]), {"110", "307"}
+        )

@@ -615,3 +615,54 @@ class ChangeTests(unittest.TestCase):
         self.muc.stop()
         presences = ofKind(self.bob.receive(), "presence", type="unavailable")
         self.assertIn({"110", "332"}, [statusCodes(p) for p in presences])
+
+
+class MoreChangeTests(unittest.TestCase):
+    """
+    Less common presence cases.
+    """
+
+    def setUp(self):
+        self.muc = MUCServer(self)
+        self.alice = self.muc.client("alice")
+        self.alice.create("lobby", "Alice")
+
+    def test_nickChangeMultipleSessions(self):
+        """
+        A nickname shared by two sessions cannot be changed from one of
+        them: C{not-acceptable}.
+        """
+        other = self.muc.client("alice", "other")
+        other.join("lobby", "Alice")
+        self.alice.receive()
+        other.send(b"<presence xmlns='jabber:client' to='lobby@conference.localhost/Alicia'/>")
+        [error] = other.receive()
+        self.assertEqual(errorCondition(error), ("cancel", "not-acceptable"))
+
+    def test_presenceToRoomJID(self):
+        """
+        Presence an occupant sends to the room's bare JID counts as
+        presence to its occupant JID; unavailable there leaves.
+        """
+        bob = self.muc.client("bob")
+        bob.join("lobby", "Bob")
+        self.alice.receive()
+        bob.send(
+            b"<presence xmlns='jabber:client' type='unavailable' "
+            b"to='lobby@conference.localhost'/>"
+        )
+        [seen] = self.alice.receive()
+        self.assertEqual((seen["from"], seen["type"]), (roomJID("lobby", "Bob"), "unavailable"))
+
+    def test_secondSessionSeesHistory(self):
+        """
+        A user's second session entering under the same nickname gets the
+        history and the subject like any newcomer.
+        """
+        self.alice.say("lobby", "before")
+        other = self.muc.client("alice", "other")
+        received = other.join("lobby", "Alice")
+        bodies = [str(child(m, "jabber:client", "body")) for m in ofKind(received, "message")
+                  if child(m, "jabber:client", "body") is not None]
+        self.assertEqual(bodies, ["before"])
+        self.assertIsNotNone(child(received[-1], "jabber:client", "subject"))
