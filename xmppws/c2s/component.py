@@ -8,9 +8,9 @@ secret and is reached by clients at its subdomain.
 
 from twisted.logger import Logger
 from twisted.words.protocols.jabber.error import StreamError
-from twisted.words.protocols.jabber.jid import InvalidFormat, internJID
 from tx_xmpp.component import NS_COMPONENT_ACCEPT, Router, XMPPComponentServerFactory
 
+from xmppws.c2s import jid as jidlib
 from xmppws.c2s.namespaces import NS_CLIENT
 
 __all__ = ["ComponentRouter", "install", "router"]
@@ -43,8 +43,8 @@ class ComponentRouter(Router):
 
     def route(self, stanza):
         try:
-            destination = internJID(stanza["to"])
-        except (KeyError, InvalidFormat, UnicodeError):
+            destination = jidlib.parse(stanza["to"])
+        except (KeyError, jidlib.JIDMalformed):
             self.log.info("Dropped a component stanza without a valid 'to'")
             return
         route = self.routes.get(destination.host, self.routes.get(None))
@@ -73,10 +73,10 @@ class _ServerRoute:
     def send(self, stanza):
         sender = stanza.getAttribute("from")
         try:
-            host = internJID(sender).host if sender else None
-        except (InvalidFormat, UnicodeError):
+            host = jidlib.parse(sender).host if sender else None
+        except jidlib.JIDMalformed:
             host = None
-        if host is None or self._server.isLocal(internJID(host)):
+        if host is None or host in self._server.config.domains:
             self.log.warn("Dropped a component stanza with a forged 'from'")
             return
         _toClientNamespace(stanza)
