@@ -41,10 +41,14 @@ from xmppws.c2s import component as xmppcomponent
 from xmppws.c2s.modules import installModules
 from xmppws.c2s.server import ServerConfig, XMPPServer
 from xmppws.c2s.storage import Storage
+from xmppws.chatpage import ChatPage
 from xmppws.limits import ConnectionLimiter, LimitedStreamMixin, Limits
 from xmppws.logs import formatAddress
 from xmppws.metrics import Metrics, MetricsResource
+from xmppws.muc.component import InProcessComponent
+from xmppws.muc.service import MUCService
 from xmppws.muc.settings import MUCSettings
+from xmppws.muc.storage import RoomStore
 from xmppws.web import XMPPSite, buildRoot
 from xmppws.websocket import XMPPWebSocketResource, XMPPWebSocketServerFactory
 
@@ -337,10 +341,6 @@ class XMPPService(MultiService):
         """
         if settings.muc is None:
             return None
-        from xmppws.muc.component import InProcessComponent
-        from xmppws.muc.service import MUCService
-        from xmppws.muc.storage import RoomStore
-
         runner = settings.databaseRunner
         if runner is None:
             if IReactorThreads.providedBy(reactor):
@@ -359,8 +359,6 @@ class XMPPService(MultiService):
         """
         if not settings.chatPath:
             return None
-        from xmppws.chatpage import ChatPage
-
         page = ChatPage(
             self.server.defaultDomain,
             settings.path,
