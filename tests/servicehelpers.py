@@ -16,6 +16,7 @@ from twisted.internet.testing import MemoryReactorClock, StringTransport
 from twisted.python.failure import Failure
 from twisted.words.xish import domish
 
+from xmppws.asyncdb import InlineRunner
 from xmppws.testing import MemoryWebSocketClient, ProducerTolerantTransport
 from xmppws.limits import Limits
 from xmppws.service import Settings, XMPPService
@@ -64,6 +65,8 @@ def startService(testCase, limits=None, withMetrics=False, **settings):
     settings.setdefault("dataDir", testCase.mktemp())
     settings.setdefault("listen", [("tcp:5280", TCP4ServerEndpoint(clock, 5280))])
     settings.setdefault("c2s", [("tcp:5222", TCP4ServerEndpoint(clock, 5222))])
+    # The room database is written at once: there are no threads on the clock.
+    settings.setdefault("databaseRunner", InlineRunner())
     if withMetrics:
         settings["metrics"] = [("tcp:9280", TCP4ServerEndpoint(clock, 9280))]
     settings["limits"] = Limits(**(limits or {}))

@@ -5,6 +5,8 @@ server on loopback: xmpp.js (C{@xmpp/client}), Strophe.js and Stanza over
 C{ws://} and C{wss://} in the RFC 7395 framing, and a client speaking the
 draft-00 framing the way Strophe.js 1.1 did.
 
+xmpp.js and Stanza also create, use and moderate a group chat room.
+
 Each test starts a server, runs one script of C{tests/interop/clients}
 (see C{tests/interop/lib/scenario.mjs} for what it does) and asserts on
 the JSON the script prints; the outcome is also kept for the generated
@@ -66,6 +68,7 @@ class ClientLibraryTests(unittest.TestCase):
             "framing": framing,
             "mechanisms": ["SCRAM", "PLAIN"],
             "resume": resume,
+            "mucDomain": self.server.mucDomain,
         }
         run = yield runNode(
             reactor,
@@ -219,7 +222,7 @@ class MatrixTests(unittest.TestCase):
                 line = line[2:]
             if line.startswith("- "):
                 cells.append(line[2:])
-        header, row = cells[:11], cells[11:22]
+        header, row = cells[:12], cells[12:24]
         self.assertEqual(header[0], "Client")
         values = dict(zip(header, row))
         self.assertEqual(values["Client"], "xmpp.js")
@@ -228,6 +231,7 @@ class MatrixTests(unittest.TestCase):
         self.assertEqual(values["Login"], "pass")
         self.assertEqual(values["Roster"], "pass")
         self.assertEqual(values["Ping"], "—")
+        self.assertEqual(values["Group chat"], "—")
         self.assertEqual(values["Close"], "**FAIL**")
         self.assertIn("Versions: xmpp.js 1.2.3, Node.js v20.0.0.", page)
         self.assertIn(

@@ -49,12 +49,12 @@ class _Twistd:
     @ivar lines: the output lines so far.
     """
 
-    def __init__(self, testCase, *args, twistdArgs=()):
+    def __init__(self, testCase, *args, twistdArgs=(), plugin="xmppws"):
         self.directory = FilePath(testCase.mktemp())
         self.directory.makedirs()
         self.dataDir = self.directory.child("data").path
         command = [sys.executable, "-c", TWISTD, "-n", "--pidfile", ""]
-        command += list(twistdArgs) + ["xmppws", "--data-dir", self.dataDir] + list(args)
+        command += list(twistdArgs) + [plugin, "--data-dir", self.dataDir] + list(args)
         self.process = subprocess.Popen(
             command,
             cwd=self.directory.path,

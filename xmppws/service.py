@@ -27,7 +27,7 @@ import time
 from twisted.application.internet import StreamServerEndpointService
 from twisted.application.service import MultiService, Service
 from twisted.internet import defer
-from twisted.internet.interfaces import IStreamServerEndpoint
+from twisted.internet.interfaces import IReactorThreads, IStreamServerEndpoint
 from twisted.logger import Logger
 from twisted.web.resource import Resource
 from twisted.web.server import Site
@@ -36,14 +36,20 @@ from zope.interface import implementer
 
 from xmppws._connections import ConnectionMonitor
 from xmppws._tls import CertificateError
+from xmppws.asyncdb import InlineRunner, ThreadRunner
 from xmppws.c2s import component as xmppcomponent
 from xmppws.c2s.modules import installModules
 from xmppws.c2s.server import ServerConfig, XMPPServer
 from xmppws.c2s.storage import Storage
+from xmppws.chatpage import ChatPage
 from xmppws.connection import ConnectionFactory
 from xmppws.limits import ConnectionLimiter, Limits
 from xmppws.logs import formatAddress
 from xmppws.metrics import Metrics, MetricsResource
+from xmppws.muc.component import InProcessComponent
+from xmppws.muc.service import MUCService
+from xmppws.muc.settings import MUCSettings
+from xmppws.muc.storage import RoomStore
 from xmppws.tcp import StreamCarrierFactory
 from xmppws.web import XMPPSite, buildRoot
 from xmppws.websocket import XMPPWebSocketResource, XMPPWebSocketServerFactory
@@ -88,6 +94,18 @@ class Settings:
     @ivar components: C{(description, endpoint)} of each XEP-0114
         component listener (none by default).
     @ivar componentSecret: the components' shared secret.
+    @ivar muc: the L{MUCSettings} of the group chat service run in
+        process, L{None} for none; by default C{conference.} and the
+        first domain, with the default settings.
+    @ivar chatPath: the path of the web chat page on C{listen} ports, or
+        L{None} for none.
+    @ivar converseDir: the directory of Converse.js's C{dist} files the
+        chat page serves, or L{None}.
+    @ivar converseURL: where the chat page loads Converse.js from
+        instead, or L{None}.
+    @ivar databaseRunner: the L{xmppws.asyncdb.IRunner} of the
+        asynchronous databases (the rooms); if L{None}, a L{ThreadRunner},
+        or an L{InlineRunner} on a reactor without threads (a test clock).
     """
 
     domains = ("localhost",)
@@ -115,6 +133,11 @@ class Settings:
     seeOtherURI = None
     components = ()
     componentSecret = None
+    muc = "default"
+    chatPath = "/chat"
+    converseDir = None
+    converseURL = None
+    databaseRunner = None
 
     def __init__(self, **values):
         for name, value in values.items():
@@ -123,6 +146,8 @@ class Settings:
             setattr(self, name, value)
         if self.limits is None:
             self.limits = Limits()
+        if self.muc == "default":
+            self.muc = MUCSettings("conference." + list(self.domains)[0])
 
 
 @implementer(IStreamServerEndpoint)
@@ -208,6 +233,8 @@ class XMPPService(MultiService):
     @ivar settings: the L{Settings}.
     @ivar storage: the L{Storage}.
     @ivar server: the L{XMPPServer}.
+    @ivar muc: the group chat service (L{xmppws.muc.service.MUCService})
+        or L{None}.
     @ivar monitor: the L{ConnectionMonitor}.
     @ivar metrics: the L{Metrics}.
     @ivar connectionFactory: the L{ConnectionFactory} of every client
@@ -261,6 +288,7 @@ class XMPPService(MultiService):
             tlsOptions=settings.certificate,
         )
         installModules(self.server)
+        self.muc = self._groupChat(settings, reactor)
 
         self.monitor = ConnectionMonitor(
             ConnectionLimiter(limits.maxConnections, limits.maxConnectionsPerIP)
@@ -292,6 +320,7 @@ class XMPPService(MultiService):
         extra = []
         if settings.metricsPath:
             extra.append((settings.metricsPath, MetricsResource(self.metrics)))
+        chat = self._chatPage(settings)
         for description, endpoint in settings.listen:
             root = buildRoot(
                 XMPPWebSocketResource(self.webSocketFactory),
@@ -302,6 +331,8 @@ class XMPPService(MultiService):
                 c2sPorts=self._c2sPorts,
                 registration=settings.registration,
                 extra=extra,
+                chat=chat,
+                mucDomain=self.muc.domain if self.muc is not None else None,
             )
             site = XMPPSite(root, limits.handshakeTimeout, reactor=reactor)
             self._addListener(endpoint, site, "WebSocket and HTTP", description, "web")
@@ -318,6 +349,43 @@ class XMPPService(MultiService):
             site = Site(_metricsRoot(self.metrics), reactor=reactor)
             site.displayTracebacks = False
             self._addListener(endpoint, site, "metrics", description, "metrics")
+
+    def _groupChat(self, settings, reactor):
+        """
+        The group chat service, attached in process to the server's
+        component router, or L{None}.
+        """
+        if settings.muc is None:
+            return None
+        runner = settings.databaseRunner
+        if runner is None:
+            if IReactorThreads.providedBy(reactor):
+                runner = ThreadRunner(reactor, name="xmppws-muc-db")
+            else:
+                # A clock without threads (in tests): write at once.
+                runner = InlineRunner()
+        store = RoomStore.inDirectory(reactor, settings.dataDir, runner)
+        muc = MUCService(settings.muc, store, reactor)
+        InProcessComponent(xmppcomponent.router(self.server), muc).setServiceParent(self)
+        return muc
+
+    def _chatPage(self, settings):
+        """
+        C{(path, resource)} of the web chat page, or L{None}.
+        """
+        if not settings.chatPath:
+            return None
+        page = ChatPage(
+            self.server.defaultDomain,
+            settings.path,
+            mucDomain=self.muc.domain if self.muc is not None else None,
+            publicURLs=settings.publicURLs,
+            trustedProxies=self.webSocketFactory.trustedProxies,
+            converseDir=settings.converseDir,
+            converseURL=settings.converseURL,
+            registration=settings.registration,
+        )
+        return (settings.chatPath, page)
 
     def _addListener(self, endpoint, factory, what, description, kind):
         announced = _AnnouncedEndpoint(endpoint, what, description, self.addresses[kind])

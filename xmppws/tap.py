@@ -22,8 +22,10 @@ from xmppws import _handshake, _tls
 from xmppws.c2s import jid as jids
 from xmppws.c2s.quotas import Quotas
 from xmppws.c2s.throttle import ThrottlePolicy
+from xmppws.chatpage import checkConverseDir
 from xmppws.config import FLAG, LIST, VALUE, ConfigError, loadConfig
 from xmppws.limits import Limits
+from xmppws.muc.settings import MUCSettings
 
 __all__ = ["Options", "makeService"]
 
@@ -251,6 +253,49 @@ _VALUES = [
         "On shutdown, send RFC 7395 clients here (<close see-other-uri=.../>) "
         "instead of the system-shutdown stream error.",
     ),
+    (
+        "muc-domain",
+        None,
+        "Address of the group chat service (XEP-0045); 'none' turns it off "
+        "[default: conference. and the first --domain]",
+    ),
+    (
+        "muc-max-rooms-per-user",
+        str(MUCSettings.maxRoomsPerUser),
+        "Group chat rooms one user may own; 0 for no limit.",
+    ),
+    (
+        "muc-max-occupants",
+        str(MUCSettings.maxOccupants),
+        "Occupants a group chat room holds at most (owners and admins may still enter).",
+    ),
+    (
+        "muc-max-history",
+        str(MUCSettings.maxHistory),
+        "Messages a group chat room keeps for newcomers at most.",
+    ),
+    (
+        "muc-max-message-size",
+        str(MUCSettings.maxMessageSize),
+        "Largest message to a group chat room or occupant, in bytes.",
+    ),
+    (
+        "chat-path",
+        "/chat",
+        "HTTP path of the web chat page (Converse.js) on --listen ports; 'none' turns it off.",
+    ),
+    (
+        "chat-converse-dir",
+        None,
+        "Directory of Converse.js's dist files, served with the chat page "
+        "(such as node_modules/converse.js/dist).",
+    ),
+    (
+        "chat-converse-url",
+        None,
+        "URL of Converse.js's dist files for the chat page instead, such as "
+        "https://cdn.conversejs.org/14.0.0/dist/",
+    ),
 ]
 
 # name, default when not given, for the repeatable options.
@@ -266,7 +311,13 @@ _LISTS = {
     "component": [],
 }
 
-_FLAGS = ("anonymous", "registration", "require-encryption")
+_FLAGS = (
+    "anonymous",
+    "registration",
+    "require-encryption",
+    "muc-public-rooms",
+    "muc-persistent-rooms",
+)
 
 _LIMITS = {
     "max-connections": ("maxConnections", int),
@@ -358,6 +409,7 @@ class Options(usage.Options):
             "tls-key": usage.CompleteFiles("*.pem"),
             "tls-cert": usage.CompleteFiles("*.pem"),
             "plain": usage.CompleteList(["encrypted", "loopback", "always"]),
+            "chat-converse-dir": usage.CompleteDirs(),
         }
     )
 
@@ -480,6 +532,32 @@ class Options(usage.Options):
         """
         self["require-encryption"] = False
 
+    def opt_muc_public_rooms(self):
+        """
+        New group chat rooms are listed in the service's room list.
+        """
+        self["muc-public-rooms"] = True
+
+    def opt_no_muc_public_rooms(self):
+        """
+        New group chat rooms are hidden until their owner lists them (the
+        default, as in Prosody).
+        """
+        self["muc-public-rooms"] = False
+
+    def opt_muc_persistent_rooms(self):
+        """
+        New group chat rooms stay when empty and across restarts.
+        """
+        self["muc-persistent-rooms"] = True
+
+    def opt_no_muc_persistent_rooms(self):
+        """
+        New group chat rooms go when the last occupant leaves, unless their
+        owner makes them persistent (the default).
+        """
+        self["muc-persistent-rooms"] = False
+
     # Checking
 
     def postOptions(self):
@@ -566,6 +644,8 @@ class Options(usage.Options):
         components = self._endpoints("component", certificates, certificate)
         if components and not self["component-secret"]:
             self._fail("component", "needs --component-secret")
+        muc = self._muc(domains)
+        chatPath, converseDir, converseURL = self._chat(path, metricsPath)
         allCertificates = list(certificates.values())
         if certificate is not None:
             allCertificates.insert(0, certificate)
@@ -595,7 +675,61 @@ class Options(usage.Options):
             seeOtherURI=seeOther,
             components=components,
             componentSecret=self["component-secret"],
+            muc=muc,
+            chatPath=chatPath,
+            converseDir=converseDir,
+            converseURL=converseURL,
         )
+
+    def _muc(self, domains):
+        """
+        The group chat settings, or L{None} when it is off.
+        """
+        name = self["muc-domain"]
+        if name is not None and name.strip().lower() == "none":
+            return None
+        if name is None:
+            name = "conference." + domains[0]
+        try:
+            domain = jids.prepDomainpart(name)
+        except jids.JIDMalformed as e:
+            self._fail("muc-domain", "%r is not a valid domain: %s" % (name, e.reason))
+        if domain in domains:
+            self._fail("muc-domain", "%s is a --domain; give the group chat service its own" % (domain,))
+        return MUCSettings(
+            domain,
+            maxRoomsPerUser=self._number("muc-max-rooms-per-user", int, 0),
+            maxOccupants=self._number("muc-max-occupants", int, 1),
+            maxHistory=self._number("muc-max-history", int, 0),
+            maxMessageSize=self._number("muc-max-message-size", int, 1),
+            defaultPublic=self["muc-public-rooms"],
+            defaultPersistent=self["muc-persistent-rooms"],
+        )
+
+    def _chat(self, path, metricsPath):
+        """
+        The chat page's path and where Converse.js comes from.
+        """
+        chatPath = self["chat-path"]
+        converseDir, converseURL = self["chat-converse-dir"], self["chat-converse-url"]
+        if chatPath.strip().lower() == "none":
+            return None, None, None
+        chatPath = self._path("chat-path", chatPath)
+        for other in (path, metricsPath):
+            if other and (chatPath == other or _nested(chatPath, other)):
+                self._fail("chat-path", "must not be --path or --metrics-path, or lie under one")
+        if converseDir is not None and converseURL is not None:
+            self._fail("chat-converse-url", "give --chat-converse-dir or --chat-converse-url, not both")
+        if converseDir is not None:
+            converseDir = os.path.abspath(converseDir)
+            problem = checkConverseDir(converseDir)
+            if problem is not None:
+                self._fail("chat-converse-dir", problem)
+        if converseURL is not None:
+            parts = urlsplit(converseURL)
+            if parts.scheme not in ("http", "https") or not parts.hostname:
+                self._fail("chat-converse-url", "%r is not an http:// or https:// URL" % (converseURL,))
+        return chatPath, converseDir, converseURL
 
     def _number(self, name, kind, minimum):
         text = self[name]

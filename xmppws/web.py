@@ -90,6 +90,8 @@ class LandingPage(Resource):
     @ivar c2sPorts: returns, when called, the port numbers plain XMPP
         clients may connect to.
     @ivar registration: whether clients may register accounts.
+    @ivar chatPath: the path of the web chat page, or L{None}.
+    @ivar mucDomain: the group chat service, or L{None}.
     """
 
     isLeaf = True
@@ -102,8 +104,12 @@ class LandingPage(Resource):
         trustedProxies=(),
         c2sPorts=None,
         registration=False,
+        chatPath=None,
+        mucDomain=None,
     ):
         Resource.__init__(self)
+        self.chatPath = chatPath
+        self.mucDomain = mucDomain
         self.domains = list(domains)
         self.path = path
         self.publicURLs = list(publicURLs)
@@ -125,6 +131,18 @@ class LandingPage(Resource):
             "</head><body>",
             "<h1>XMPP service for %s</h1>" % (escape(self.domains[0]),),
             "<p>This server speaks XMPP (Jabber) for %s.</p>" % (domains,),
+        ]
+        if self.chatPath:
+            parts.append("<h2>Chat in your browser</h2>")
+            parts.append(
+                "<p><a href='%s'>Open the web chat</a> and log in with your address.</p>"
+                % (escape(self.chatPath, quote=True),)
+            )
+        if self.mucDomain:
+            parts.append(
+                "<p>Group chat rooms are at <strong>%s</strong>.</p>" % (escape(self.mucDomain),)
+            )
+        parts += [
             "<h2>Web clients</h2>",
             "<p>Browser clients connect over WebSocket (RFC 7395) to:</p>",
             "<ul>%s</ul>" % (items,),
@@ -183,6 +201,8 @@ def buildRoot(
     c2sPorts=None,
     registration=False,
     extra=(),
+    chat=None,
+    mucDomain=None,
 ):
     """
     The resource tree of a C{--listen} port.
@@ -196,17 +216,33 @@ def buildRoot(
         page.
     @param registration: whether in-band registration is open.
     @param extra: more C{(path, resource)} pairs, such as the metrics.
+    @param chat: C{(path, resource)} of the web chat page
+        (L{xmppws.chatpage.ChatPage}), or L{None}.
+    @param mucDomain: the group chat service, for the landing page.
     @rtype: L{Resource}
     """
     root = Resource()
     root.putChild(
         b"",
-        LandingPage(domains, path, publicURLs, trustedProxies, c2sPorts, registration),
+        LandingPage(
+            domains,
+            path,
+            publicURLs,
+            trustedProxies,
+            c2sPorts,
+            registration,
+            chatPath=chat[0] if chat else None,
+            mucDomain=mucDomain,
+        ),
     )
     wellKnown = Resource()
     wellKnown.putChild(b"host-meta", HostMeta(path, publicURLs, trustedProxies))
     wellKnown.putChild(b"host-meta.json", HostMetaJSON(path, publicURLs, trustedProxies))
     root.putChild(b".well-known", wellKnown)
+    if chat:
+        # First, so that paths under it (such as /chat/xmpp-websocket)
+        # become its children.
+        _put(root, chat[0], chat[1])
     _put(root, path, webSocket)
     for extraPath, resource in extra:
         _put(root, extraPath, resource)

@@ -6,8 +6,10 @@ scripts they run against it.
 L{InteropServer} serves one L{Site} on two loopback ports, plain and TLS
 (a certificate made for the test), with the resource tree of the
 service's C{--listen} ports (L{xmppws.web.buildRoot}: the WebSocket
-endpoint, the XEP-0156 host-meta documents) plus the static files of the
-Converse.js page.  L{runNode} runs one script of C{tests/interop} in a
+endpoint, the XEP-0156 host-meta documents, the chat page at C{/chat}
+serving the installed Converse.js) plus the static files of the
+Converse.js test page; the group chat service runs in process at
+C{conference.<domain>}.  L{runNode} runs one script of C{tests/interop} in a
 child process with a bounded time and parses the JSON line it prints;
 L{recordResult} keeps the outcome for L{tests.interop.matrix}.
 """
@@ -30,9 +32,15 @@ from twisted.trial.unittest import SkipTest
 from twisted.web.server import Site
 from twisted.web.static import File
 
+from xmppws.c2s import component
 from xmppws.c2s.modules import installModules
 from xmppws.c2s.server import ServerConfig, XMPPServer
 from xmppws.c2s.storage import RosterRow, Storage
+from xmppws.chatpage import ChatPage
+from xmppws.muc.component import InProcessComponent
+from xmppws.muc.service import MUCService
+from xmppws.muc.settings import MUCSettings
+from xmppws.muc.storage import RoomStore
 from xmppws.web import buildRoot
 from xmppws.websocket import XMPPWebSocketResource, XMPPWebSocketServerFactory
 
@@ -126,6 +134,9 @@ class InteropServer:
     @ivar domain: the XMPP domain served.
     @ivar users: the accounts, all with the password L{PASSWORD}.
     @ivar server: the L{XMPPServer}, once started.
+    @ivar mucDomain: the group chat service's domain.
+    @ivar muc: the L{InProcessComponent} of the group chat service, once
+        started.
     @ivar certPath: the certificate a client must trust for C{wss://}.
     @ivar wsURL: the plain WebSocket URL, once started.
     @ivar wssURL: the TLS WebSocket URL, once started.
@@ -138,6 +149,8 @@ class InteropServer:
         self.domain = domain
         self.users = users
         self.server = None
+        self.mucDomain = "conference." + domain
+        self.muc = None
         self._ports = []
         self._portNumbers = ()
 
@@ -166,6 +179,15 @@ class InteropServer:
                     )
         self.server = XMPPServer(storage, ServerConfig(domains=[self.domain]), reactor=reactor)
         installModules(self.server)
+        self.muc = InProcessComponent(
+            component.router(self.server),
+            MUCService(
+                MUCSettings(self.mucDomain),
+                RoomStore.inDirectory(reactor, self.directory.path),
+                reactor,
+            ),
+        )
+        self.muc.startService()
 
         keyPath, self.certPath = writeCertificate(
             self.directory.child("tls"), names=("localhost", self.domain)
@@ -173,11 +195,14 @@ class InteropServer:
         factory = XMPPWebSocketServerFactory(self.server.streamFactory(), reactor=reactor)
         dist = NODE_MODULES.child("converse.js").child("dist")
         page = INTEROP.child("browser").child("converse.html")
+        chat = ChatPage(self.domain, WS_PATH, mucDomain=self.mucDomain, converseDir=dist.path)
         root = buildRoot(
             XMPPWebSocketResource(factory),
             WS_PATH,
             [self.domain],
             extra=[("/dist", File(dist.path)), ("/converse.html", File(page.path))],
+            chat=("/chat", chat),
+            mucDomain=self.mucDomain,
         )
         site = Site(root)
         plain = yield serverFromString(reactor, "tcp:0:interface=127.0.0.1").listen(site)
@@ -223,6 +248,8 @@ class InteropServer:
                 for session in list(resources.values()):
                     self.server.endSession(session)
             self.server.storage.close()
+        if self.muc is not None and self.muc.running:
+            yield self.muc.stopService()
 
     def _connections(self, reactor):
         """

@@ -35,10 +35,18 @@ COLUMNS = (
     ("presence", "Presence"),
     ("message", "Messages"),
     ("ping", "Ping"),
+    ("muc", "Group chat"),
     ("resume", "Resume"),
     ("close", "Close"),
 )
-CLIENT_ORDER = ("xmpp.js", "Stanza", "Strophe.js", "Converse.js", "Strophe.js 1.1 style")
+CLIENT_ORDER = (
+    "xmpp.js",
+    "Stanza",
+    "Strophe.js",
+    "Converse.js",
+    "Converse.js chat page",
+    "Strophe.js 1.1 style",
+)
 TRANSPORT_ORDER = ("ws", "wss")
 FRAMING_NAMES = {"rfc7395": "RFC 7395", "draft-00": "draft-00"}
 
@@ -55,6 +63,12 @@ Roster, Presence, Messages
     and gets the other's chat message.
 Ping
     XEP-0199 ping of the server.
+Group chat
+    XEP-0045 at the group chat service: one user creates a room (an
+    instant room), the other enters it, a message reaches the room with
+    the room's XEP-0359 stanza id, the creator kicks the other (307).
+    For the chat page: each user creates or enters the room from
+    Converse.js's dialog and both see each other's message.
 Resume
     XEP-0198: the socket is cut, a message is sent to the user meanwhile;
     the client resumes its session on a new WebSocket and gets it.
@@ -71,12 +85,14 @@ HEADER = """\
 Interoperability matrix
 =======================
 
-The outcome of the last run of ``tests.test_clients`` and
-``tests.test_browser`` (see :doc:`interop`): each client library, and
-Converse.js in Chromium, against the embedded server, per transport and
-framing.  *pass* means the step worked in every run of that row (once per
-SASL mechanism), **FAIL** that it failed in at least one, and a dash that
-the client does not do it or the row's test does not try it.
+The outcome of the last run of ``tests.test_clients``,
+``tests.test_browser`` and ``tests.test_browser_chat`` (see
+:doc:`interop`): each client library, and Converse.js in Chromium (on a
+test page, and on the served chat page), against the embedded server, per
+transport and framing.  *pass* means the step worked in every run of that
+row (once per SASL mechanism, or per user of the chat page), **FAIL** that
+it failed in at least one, and a dash that the client does not do it or
+the row's test does not try it.
 """
 
 

@@ -15,6 +15,10 @@ Addresses are checked as the server checks clients' (L{xmppws.c2s.jid}):
     C{invalid-from} stream error (one without C{from} is stamped with
     the domain); one with a malformed C{to} comes back with
     C{jid-malformed}.
+
+Stanzas a component sends reach clients in C{jabber:client}.  In-process
+components (the group chat service) attach to the same router
+(L{router}).
 """
 
 import secrets
@@ -23,6 +27,7 @@ from twisted.logger import Logger
 from twisted.words.protocols.jabber import xmlstream
 from twisted.words.protocols.jabber.error import StreamError
 from tx_xmpp.component import (
+    NS_COMPONENT_ACCEPT,
     ListenComponentAuthenticator,
     Router,
     XMPPComponentServerFactory,
@@ -30,8 +35,9 @@ from tx_xmpp.component import (
 
 from xmppws.c2s import jid as jids
 from xmppws.c2s._stanzas import errorReply
+from xmppws.c2s.namespaces import NS_CLIENT
 
-__all__ = ["ComponentRouter", "ComponentService", "install"]
+__all__ = ["ComponentRouter", "ComponentService", "install", "router"]
 
 
 class ComponentRouter(Router):
@@ -41,6 +47,23 @@ class ComponentRouter(Router):
     """
 
     log = Logger()
+
+    def addRoute(self, destination, xs):
+        """
+        Route C{destination} to C{xs}, unless another stream serves it
+        already: then C{xs} is closed with the C{conflict} stream error.
+        """
+        current = self.routes.get(destination)
+        if current is not None and current is not xs:
+            self.log.warn("A second component asked for {host}; refused", host=destination)
+            if hasattr(xs, "sendStreamError"):
+                xs.sendStreamError(StreamError("conflict"))
+            return
+        Router.addRoute(self, destination, xs)
+
+    def removeRoute(self, destination, xs):
+        if self.routes.get(destination) is xs:
+            Router.removeRoute(self, destination, xs)
 
     def route(self, stanza):
         try:
@@ -80,7 +103,22 @@ class _ServerRoute:
         if host is None or host in self._server.config.domains:
             self.log.warn("Dropped a component stanza with a forged 'from'")
             return
+        _toClientNamespace(stanza)
         self._server.route(stanza)
+
+
+def _toClientNamespace(element):
+    """
+    Move a stanza read from a component stream (and its children in the
+    same namespace) from C{jabber:component:accept} to C{jabber:client},
+    so that clients get it in their own namespace.
+    """
+    if element.uri == NS_COMPONENT_ACCEPT:
+        element.uri = NS_CLIENT
+    if element.defaultUri == NS_COMPONENT_ACCEPT:
+        element.defaultUri = NS_CLIENT
+    for child in element.elements():
+        _toClientNamespace(child)
 
 
 class _ComponentAuthenticator(ListenComponentAuthenticator):
@@ -219,32 +257,61 @@ class ComponentService:
         with (TCP, or any other endpoint).
     """
 
-    def __init__(self, server, secret):
+    def __init__(self, server, secret=None):
+        self._server = server
         self.router = ComponentRouter()
-        self.factory = _ComponentServerFactory(self.router, secret, server)
+        self.factory = None
+        if secret:
+            self.listen(secret)
         for domain in server.config.domains:
             self.router.addRoute(domain, _ServerRoute(server))
         server.components = _Components(self.router, server)
 
+    def listen(self, secret):
+        """
+        Make the factory external components connect to.
+        """
+        self.factory = _ComponentServerFactory(self.router, secret, self._server)
 
     def closeAll(self):
         """
         Close every attached component's stream with C{system-shutdown}.
         """
         for xs in list(self.router.routes.values()):
-            if not isinstance(xs, _ServerRoute):
+            # The server's own route and in-process components (pipes)
+            # have no stream to close.
+            if not isinstance(xs, _ServerRoute) and hasattr(xs, "sendStreamError"):
                 xs.sendStreamError(StreamError("system-shutdown"))
 
 
 def install(server, secret):
     """
-    Attach a component router to C{server}.
+    Attach a component router to C{server}, with a factory external
+    components connect to.
 
     @param secret: the shared secret components authenticate with.
     @rtype: L{ComponentService}
     """
     if not secret:
         raise ValueError("a component secret is required")
-    service = ComponentService(server, secret)
-    server.modules["component"] = service
+    service = server.modules.get("component")
+    if service is None:
+        service = ComponentService(server)
+        server.modules["component"] = service
+    service.listen(secret)
     return service
+
+
+def router(server):
+    """
+    The component router of C{server}, made on first use: in-process
+    components (L{xmppws.muc.component.InProcessComponent}) attach to
+    it as external ones do through L{install}.
+
+    @rtype: L{ComponentRouter}
+    """
+    service = server.modules.get("component")
+    if service is None:
+        service = ComponentService(server)
+        server.modules["component"] = service
+    return service.router

@@ -17,7 +17,7 @@ function keepOnly(client, wanted) {
 }
 
 async function login({ url, domain, username, password, resource, mechanism, debug }) {
-  const connection = { presences: [], messages: [], mechanism: null, jid: null };
+  const connection = { presences: [], messages: [], mucPresences: [], mechanism: null, jid: null };
   const client = XMPP.createClient({
     jid: `${username}@${domain}`,
     password,
@@ -45,10 +45,23 @@ async function login({ url, domain, username, password, resource, mechanism, deb
   client.on("presence", (presence) => {
     const type = presence.type === "available" ? undefined : presence.type;
     connection.presences.push({ from: presence.from, type });
+    if (presence.muc || presence.type === "error") {
+      connection.mucPresences.push({
+        from: presence.from,
+        type,
+        codes: (presence.muc?.statusCodes || []).map(String),
+      });
+    }
   });
   client.on("message", (message) => {
     if (message.body !== undefined) {
-      connection.messages.push({ from: message.from, type: message.type, body: message.body });
+      const stanzaId = (message.stanzaIds || []).find((s) => s.by === message.from.split("/")[0]);
+      connection.messages.push({
+        from: message.from,
+        type: message.type,
+        body: message.body,
+        stanzaId: stanzaId?.id,
+      });
     }
   });
 
@@ -95,6 +108,24 @@ async function login({ url, domain, username, password, resource, mechanism, deb
         clean: streamEnded,
         detail: streamEnded ? "server answered <close/>" : "no <close/> from the server",
       };
+    },
+    muc: {
+      async join(room, nick) {
+        const own = await client.joinRoom(room, nick);
+        return (own.muc?.statusCodes || []).map(String);
+      },
+      async instant(room) {
+        await client.configureRoom(room, { type: "submit", fields: [] });
+      },
+      async say(room, body) {
+        client.sendMessage({ to: room, type: "groupchat", body });
+      },
+      async kick(room, nick, reason) {
+        await client.kick(room, nick, reason);
+      },
+      async leave(room, nick) {
+        await client.leaveRoom(room, nick);
+      },
     },
     abort() {
       client.sessionTerminating = true;

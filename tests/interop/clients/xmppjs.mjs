@@ -8,13 +8,17 @@
 
 import WebSocket from "ws";
 
-import { log, main, runScenario, withTimeout } from "../lib/scenario.mjs";
+import { log, main, runScenario, waitFor, withTimeout } from "../lib/scenario.mjs";
 
 globalThis.WebSocket = WebSocket;
 
 const { client, xml } = await import("@xmpp/client");
 
 const NS_SASL = "urn:ietf:params:xml:ns:xmpp-sasl";
+const NS_MUC = "http://jabber.org/protocol/muc";
+const NS_MUC_USER = "http://jabber.org/protocol/muc#user";
+const NS_MUC_ADMIN = "http://jabber.org/protocol/muc#admin";
+const NS_MUC_OWNER = "http://jabber.org/protocol/muc#owner";
 
 function pickMechanism(offered, wanted) {
   const found =
@@ -26,7 +30,7 @@ function pickMechanism(offered, wanted) {
 }
 
 async function login({ url, domain, username, password, resource, mechanism, debug }) {
-  const connection = { presences: [], messages: [], mechanism: null, jid: null };
+  const connection = { presences: [], messages: [], mucPresences: [], mechanism: null, jid: null };
   const xmpp = client({
     service: url,
     domain,
@@ -46,11 +50,20 @@ async function login({ url, domain, username, password, resource, mechanism, deb
   xmpp.on("stanza", (stanza) => {
     if (stanza.is("presence")) {
       connection.presences.push({ from: stanza.attrs.from, type: stanza.attrs.type });
+      const x = stanza.getChild("x", NS_MUC_USER);
+      if (x || stanza.attrs.type === "error") {
+        connection.mucPresences.push({
+          from: stanza.attrs.from,
+          type: stanza.attrs.type,
+          codes: x ? x.getChildren("status").map((s) => s.attrs.code) : [],
+        });
+      }
     } else if (stanza.is("message") && stanza.getChild("body")) {
       connection.messages.push({
         from: stanza.attrs.from,
         type: stanza.attrs.type,
         body: stanza.getChildText("body"),
+        stanzaId: stanza.getChild("stanza-id", "urn:xmpp:sid:0")?.attrs.id,
       });
     }
   });
@@ -86,6 +99,40 @@ async function login({ url, domain, username, password, resource, mechanism, deb
       const footer = await withTimeout(xmpp.stop(), 10000, "xmpp.stop()");
       const clean = Boolean(footer && footer.name === "close");
       return { clean, detail: footer ? footer.toString() : "no <close/> from the server" };
+    },
+    muc: {
+      async join(room, nick) {
+        const occupant = `${room}/${nick}`;
+        await xmpp.send(xml("presence", { to: occupant }, xml("x", { xmlns: NS_MUC })));
+        const own = await waitFor(
+          () =>
+            connection.mucPresences.find(
+              (p) => p.from === occupant && (p.type === "error" || p.codes.includes("110")),
+            ),
+          `self-presence from ${occupant}`,
+        );
+        if (own.type === "error") throw new Error(`could not enter ${room}`);
+        return own.codes;
+      },
+      async instant(room) {
+        await xmpp.iqCaller.set(
+          xml("query", { xmlns: NS_MUC_OWNER }, xml("x", { xmlns: "jabber:x:data", type: "submit" })),
+          room,
+        );
+      },
+      async say(room, body) {
+        await xmpp.send(xml("message", { to: room, type: "groupchat" }, xml("body", {}, body)));
+      },
+      async kick(room, nick, reason) {
+        await xmpp.iqCaller.set(
+          xml("query", { xmlns: NS_MUC_ADMIN },
+            xml("item", { nick, role: "none" }, xml("reason", {}, reason))),
+          room,
+        );
+      },
+      async leave(room, nick) {
+        await xmpp.send(xml("presence", { to: `${room}/${nick}`, type: "unavailable" }));
+      },
     },
     abort() {
       xmpp.reconnect.stop();

@@ -3,8 +3,10 @@
 // A client script imports runScenario() and hands it an adapter for its
 // library.  The scenario logs two users in (once per SASL mechanism asked
 // for), then checks roster, presence, messages both ways, XEP-0199 ping,
-// XEP-0198 resumption after the socket is cut (where the adapter can) and
-// a clean close.  It prints one JSON line on stdout:
+// group chat (XEP-0045, where the adapter has it: a room created, entered,
+// a message through it with the room's stanza id, a kick), XEP-0198
+// resumption after the socket is cut (where the adapter can) and a clean
+// close.  It prints one JSON line on stdout:
 //
 //   {"client": ..., "version": ..., "ok": true|false,
 //    "runs": [{"mechanism": "SCRAM", "steps": {"login": {"ok": true,
@@ -29,6 +31,16 @@
 //   await connection.cutAndResume()   cut the socket, resolve once resumed
 //   await connection.close()          -> {clean: bool, detail}
 //   connection.abort()                drop everything (after a failure)
+//
+// and, for group chat (config.mucDomain), optionally:
+//
+//   connection.mucPresences           [{from, type, codes}] received from rooms
+//   connection.messages entries       also carry stanzaId (the room's XEP-0359 id)
+//   await connection.muc.join(room, nick)   resolve on self-presence
+//   await connection.muc.instant(room)      accept the default configuration
+//   await connection.muc.say(room, body)
+//   await connection.muc.kick(room, nick, reason)
+//   await connection.muc.leave(room, nick)
 
 import { readFileSync } from "node:fs";
 
@@ -70,15 +82,17 @@ export function withTimeout(promise, ms, what) {
   ]).finally(() => clearTimeout(timer));
 }
 
-// Resolve once predicate() is true, polling; reject after ms.
+// Resolve with predicate()'s value once it is true, polling; reject after ms.
 export async function waitFor(predicate, what, ms = STEP_TIMEOUT) {
   const deadline = Date.now() + ms;
-  while (!predicate()) {
+  let value;
+  while (!(value = predicate())) {
     if (Date.now() > deadline) {
       throw new Error(`timed out after ${ms} ms waiting for ${what}`);
     }
     await new Promise((resolve) => setTimeout(resolve, 20));
   }
+  return value;
 }
 
 function describe(error) {
@@ -170,6 +184,42 @@ async function scenario(adapter, config, mechanism, run, withResume) {
       await a.ping(config.domain);
       await b.ping(config.domain);
     });
+
+    if (config.mucDomain && a.muc && b.muc) {
+      await step(run, "muc", async () => {
+        const room = `interop-${mechanism.toLowerCase()}-${Date.now()}@${config.mucDomain}`;
+        const created = await a.muc.join(room, "A");
+        if (!created.includes("201") || !created.includes("110")) {
+          throw new Error(`creating ${room}: self-presence with status codes ${created}`);
+        }
+        await a.muc.instant(room);
+        const entered = await b.muc.join(room, "B");
+        if (!entered.includes("110")) throw new Error(`entering: status codes ${entered}`);
+        const body = `to everyone in the room ${Date.now()}`;
+        await a.muc.say(room, body);
+        const seen = await waitFor(
+          () => b.messages.find((m) => m.from === `${room}/A` && m.body === body),
+          "the room message at bob",
+        );
+        if (seen.type !== "groupchat" || !seen.stanzaId) {
+          throw new Error(`the room message: ${JSON.stringify(seen)}`);
+        }
+        await a.muc.kick(room, "B", "interop test");
+        await waitFor(
+          () =>
+            b.mucPresences.some(
+              (p) =>
+                p.from === `${room}/B` &&
+                p.type === "unavailable" &&
+                p.codes.includes("307") &&
+                p.codes.includes("110"),
+            ),
+          "bob's kick (307)",
+        );
+        await a.muc.leave(room, "A");
+        return { room, stanzaId: seen.stanzaId };
+      });
+    }
 
     if (withResume) {
       await step(run, "resume", async () => {
