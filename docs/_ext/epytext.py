@@ -138,17 +138,36 @@ _EXTERNAL = ("twisted", "autobahn", "zope", "txaio", "tx_xmpp", "wokkel")
 _BUILTINS = ("bytes", "str", "int", "float", "bool", "list", "dict", "tuple", "set", "None")
 
 
+_OPEN_FIELD = re.compile(r"^\s*@\w+\s+[^:]*,\s*$")
+
+
+def _joinFieldNames(lines):
+    """
+    Join a field whose list of names goes on over several lines
+    (C{@ivar a, b,} then C{c: text}) into one line.
+    """
+    joined = []
+    for line in lines:
+        if joined and _OPEN_FIELD.match(joined[-1]):
+            joined[-1] = joined[-1].rstrip() + " " + line.strip()
+        else:
+            joined.append(line)
+    return joined
+
+
 def _convert(lines, context=None):
     converted = []
-    for line in lines:
+    for line in _joinFieldNames(lines):
         match = _FIELD.match(line)
         if match:
             indent, name, argument, rest = match.groups()
             argument = (argument or "").strip()
             if name in _FIELDS:
                 field = _FIELDS[name]
-                head = ":%s %s:" % (field, argument) if argument else ":%s:" % (field,)
-                converted.append(indent + head + _inline(rest, context))
+                names = [n.strip() for n in argument.split(",")] if argument else [""]
+                for argument in names:
+                    head = ":%s %s:" % (field, argument) if argument else ":%s:" % (field,)
+                    converted.append(indent + head + _inline(rest, context))
                 continue
             if name in _PLAIN_FIELDS:
                 converted.append(
