@@ -2,14 +2,14 @@
 Helpers for testing the group chat service in memory: the embedded
 server with its modules and the service attached in process at
 C{conference.localhost}, its rooms kept in a SQLite file written
-synchronously (L{xmppws.asyncdb.InlineRunner}), and clients of the
+synchronously (L{xmppws.c2s.asyncdb.InlineRunner}), and clients of the
 server (L{tests.c2shelpers.C2SClient}) with the MUC requests as methods.
 """
 
 from twisted.internet.testing import MemoryReactorClock
 
 from tests.c2shelpers import C2SClient, makeServer
-from xmppws.asyncdb import AsyncDatabase, InlineRunner
+from xmppws.c2s.asyncdb import AsyncDatabase, InlineRunner
 from xmppws.c2s import component
 from xmppws.c2s.modules import installModules
 from xmppws.muc.component import InProcessComponent

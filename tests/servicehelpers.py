@@ -16,7 +16,7 @@ from twisted.internet.testing import MemoryReactorClock, StringTransport
 from twisted.python.failure import Failure
 from twisted.words.xish import domish
 
-from xmppws.asyncdb import InlineRunner
+from xmppws.c2s.asyncdb import InlineRunner
 from xmppws.testing import MemoryWebSocketClient, ProducerTolerantTransport
 from xmppws.limits import Limits
 from xmppws.service import Settings, XMPPService

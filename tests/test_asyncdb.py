@@ -1,5 +1,5 @@
 """
-Tests for L{xmppws.asyncdb}: jobs run in order in a transaction, on a
+Tests for L{xmppws.c2s.asyncdb}: jobs run in order in a transaction, on a
 thread of their own or inline.
 """
 
@@ -11,7 +11,7 @@ from twisted.internet.testing import MemoryReactorClock
 from twisted.trial import unittest
 from zope.interface.verify import verifyObject
 
-from xmppws.asyncdb import AsyncDatabase, DatabaseClosed, InlineRunner, IRunner, ThreadRunner
+from xmppws.c2s.asyncdb import AsyncDatabase, DatabaseClosed, InlineRunner, IRunner, ThreadRunner
 
 SCHEMA = "CREATE TABLE IF NOT EXISTS t (n INTEGER NOT NULL);"
 

@@ -12,7 +12,7 @@ from twisted.words.protocols.jabber import xmlstream
 from tests.c2shelpers import makeServer
 from tests.muchelpers import MUCClient, errorCondition, item, ofKind, statusCodes
 from tests.servicehelpers import SiteClient, TCPClient, startService
-from xmppws.asyncdb import InlineRunner
+from xmppws.c2s.asyncdb import InlineRunner
 from xmppws.c2s import component
 from xmppws.c2s.modules import installModules
 from xmppws.muc.component import ExternalComponent

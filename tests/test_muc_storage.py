@@ -8,7 +8,7 @@ from twisted.internet import defer, reactor
 from twisted.trial import unittest
 
 from tests.muchelpers import MUCServer, child, errorCondition, item, ofKind, roomJID
-from xmppws.asyncdb import AsyncDatabase
+from xmppws.c2s.asyncdb import AsyncDatabase
 from xmppws.c2s import jid
 from xmppws.muc.config import RoomConfig
 from xmppws.muc.room import Affiliation, HistoryEntry, Room

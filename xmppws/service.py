@@ -36,7 +36,7 @@ from zope.interface import implementer
 
 from xmppws._connections import ConnectionMonitor
 from xmppws._tls import CertificateError
-from xmppws.asyncdb import InlineRunner, ThreadRunner
+from xmppws.c2s.asyncdb import InlineRunner, ThreadRunner
 from xmppws.c2s import component as xmppcomponent
 from xmppws.c2s.modules import installModules
 from xmppws.c2s.server import ServerConfig, XMPPServer
@@ -103,7 +103,7 @@ class Settings:
         chat page serves, or L{None}.
     @ivar converseURL: where the chat page loads Converse.js from
         instead, or L{None}.
-    @ivar databaseRunner: the L{xmppws.asyncdb.IRunner} of the
+    @ivar databaseRunner: the L{xmppws.c2s.asyncdb.IRunner} of the
         asynchronous databases (the rooms); if L{None}, a L{ThreadRunner},
         or an L{InlineRunner} on a reactor without threads (a test clock).
     """

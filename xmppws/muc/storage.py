@@ -1,6 +1,6 @@
 # -*- test-case-name: tests.test_muc_storage -*-
 """
-Persistent rooms in SQLite, through L{xmppws.asyncdb}: their
+Persistent rooms in SQLite, through L{xmppws.c2s.asyncdb}: their
 configuration, subject and occupant-id secret, their affiliations
 (with reserved nicknames) and the history kept for newcomers.
 
@@ -17,7 +17,7 @@ which is what a message archive of the room (XEP-0313) needs.
 import json
 import os
 
-from xmppws.asyncdb import AsyncDatabase
+from xmppws.c2s.asyncdb import AsyncDatabase
 
 __all__ = ["RoomRecord", "RoomStore", "SCHEMA"]
 

@@ -23,7 +23,7 @@ from twisted.logger import Logger
 from twisted.internet.endpoints import clientFromString
 from twisted.python import usage
 
-from xmppws.asyncdb import ThreadRunner
+from xmppws.c2s.asyncdb import ThreadRunner
 from xmppws.c2s import jid as jidlib
 from xmppws.config import FLAG, VALUE, ConfigError, loadConfig
 from xmppws.muc.component import ExternalComponent
