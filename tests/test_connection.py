@@ -274,6 +274,22 @@ class TCPStreamTests(unittest.TestCase):
         self.assertEqual(started, ["context"])
 
 
+class IdleMemoryTests(unittest.TestCase):
+    """
+    What an idle connection holds.
+    """
+
+    def test_noParserBetweenReads(self):
+        """
+        After each network read, a WebSocket connection drops its message
+        parser: an idle session holds none.
+        """
+        client = WebSocketTestClient(self)
+        client.open()
+        client.send(MESSAGE % (1,))
+        self.assertIsNone(client.connection.framing._parser._parser)
+
+
 class KeepaliveTests(unittest.TestCase):
     """
     Checking quiet peers on TCP, where there is no WebSocket ping.

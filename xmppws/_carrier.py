@@ -248,6 +248,11 @@ class WebSocketCarrier:
         if self.handler is not None:
             self.handler.bytesReceived(count)
 
+    def readDone(self):
+        handler = self.handler
+        if handler is not None:
+            handler.readDone()
+
     def messageBegins(self, isBinary):
         """
         @return: whether the message is accepted.
@@ -330,6 +335,8 @@ class CarrierCallbacks:
         if carrier is not None:
             carrier.bytesReceived(len(data))
         super().dataReceived(data)
+        if carrier is not None:
+            carrier.readDone()
 
     def onMessageBegin(self, isBinary):
         super().onMessageBegin(isBinary)

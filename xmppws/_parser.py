@@ -20,7 +20,7 @@ from xml.parsers import expat
 
 from twisted.words.xish.domish import Element
 
-__all__ = ["ElementParser", "FramingError", "expatError", "newExpatParser"]
+__all__ = ["ElementParser", "FramingError", "MessageParser", "expatError", "newExpatParser"]
 
 _UNDEFINED_ENTITY = expat.errors.codes[expat.errors.XML_ERROR_UNDEFINED_ENTITY]
 
@@ -75,6 +75,12 @@ def expatError(e):
     )
 
 
+_refuseDoctype = _refuse("Document type declarations are not allowed in XMPP.")
+_refuseEntity = _refuse("Entity declarations are not allowed in XMPP.")
+_refusePI = _refuse("Processing instructions are not allowed in XMPP.")
+_refuseComment = _refuse("Comments are not allowed in XMPP.")
+
+
 def newExpatParser():
     """
     An expat parser with namespace processing (names as C{'uri local'})
@@ -82,14 +88,10 @@ def newExpatParser():
     """
     parser = expat.ParserCreate("UTF-8", " ")
     parser.SetParamEntityParsing(expat.XML_PARAM_ENTITY_PARSING_NEVER)
-    parser.StartDoctypeDeclHandler = _refuse(
-        "Document type declarations are not allowed in XMPP."
-    )
-    parser.EntityDeclHandler = _refuse("Entity declarations are not allowed in XMPP.")
-    parser.ProcessingInstructionHandler = _refuse(
-        "Processing instructions are not allowed in XMPP."
-    )
-    parser.CommentHandler = _refuse("Comments are not allowed in XMPP.")
+    parser.StartDoctypeDeclHandler = _refuseDoctype
+    parser.EntityDeclHandler = _refuseEntity
+    parser.ProcessingInstructionHandler = _refusePI
+    parser.CommentHandler = _refuseComment
     return parser
 
 
@@ -141,6 +143,11 @@ class ElementParser:
         self._boundary = 0
         self._stopped = False
         self._chunkStart = 0
+        self._parser = self._newExpat()
+        if context is not None:
+            self.feed(context)
+
+    def _newExpat(self):
         parser = newExpatParser()
         parser.buffer_text = True
         parser.StartElementHandler = self._start
@@ -148,9 +155,7 @@ class ElementParser:
         parser.CharacterDataHandler = self._text
         parser.StartNamespaceDeclHandler = self._startNamespace
         parser.EndNamespaceDeclHandler = self._endNamespace
-        self._parser = parser
-        if context is not None:
-            self.feed(context)
+        return parser
 
     def feed(self, data):
         """
@@ -198,6 +203,12 @@ class ElementParser:
     def _start(self, name, attrs):
         if self._stopped:
             raise _Restart(self._parser.CurrentByteIndex)
+        depth = self.depth
+        self.depth = depth + 1
+        if depth == 0 and self._context:
+            # The context element itself: nothing to build.
+            self._prefixes = {}
+            return
         uri, _, local = name.rpartition(" ")
         if attrs:
             for key in [key for key in attrs if " " in key]:
@@ -205,8 +216,6 @@ class ElementParser:
                 attrs[(attrUri, attrName)] = attrs.pop(key)
         element = Element((uri, local), self._defaults[-1], attrs, self._prefixes)
         self._prefixes = {}
-        depth = self.depth
-        self.depth = depth + 1
         if depth >= 2:
             parent = self._current
             parent.children.append(element)
@@ -214,8 +223,6 @@ class ElementParser:
             self._current = element
         elif depth == 1:
             self._current = element
-        elif self._context:
-            pass
         else:
             self._boundary = self._fed
             self._receiver.streamStarted(element)
@@ -229,9 +236,12 @@ class ElementParser:
             self._boundary = self._parser.CurrentByteIndex
             self._emit(element)
         elif self._context:
-            raise FramingError("not-well-formed", "A message must hold exactly one XML element.")
+            self._contextClosed()
         else:
             self._receiver.streamEnded()
+
+    def _contextClosed(self):
+        raise FramingError("not-well-formed", "A message must hold exactly one XML element.")
 
     def _text(self, data):
         if self.depth >= 2:
@@ -257,3 +267,62 @@ class ElementParser:
         if prefix is None:
             self._defaults.pop()
 
+
+class MessageParser:
+    """
+    Parse WebSocket messages one at a time, each inside the context
+    element, with one expat parser for the messages of one network read:
+    L{release} (when the read is done) drops it, so that an idle
+    connection holds no parser, and one large message leaves no large
+    buffer behind.  Under load, when a read carries many messages, they
+    share the parser.
+    """
+
+    def __init__(self, context, standalone=False):
+        """
+        @param context: the opening tag of the context element, such as
+            C{<w xmlns='jabber:client'>}, declaring the namespaces the
+            messages may use without declaring them.
+        @type context: L{bytes}
+        @param standalone: read each message as RFC 7395 reads it: outside
+            the element, an entity reference is a syntax error.
+        """
+        self._context = context
+        self._standalone = standalone
+        self._parser = None
+
+    def parse(self, body):
+        """
+        Parse one message.
+
+        @type body: L{bytes}
+        @return: its top-level elements.
+        @rtype: L{list} of L{Element}
+        @raise FramingError: if it is no well-formed, restricted XML in
+            the context, or leaves an element open.
+        """
+        parser = self._parser
+        if parser is None:
+            parser = self._parser = ElementParser(
+                context=self._context, collect=True, standalone=self._standalone
+            )
+        try:
+            parser.feed(body)
+        except FramingError:
+            self._parser = None
+            raise
+        if parser.depth != 1:
+            self._parser = None
+            raise FramingError(
+                "not-well-formed", "A message must hold exactly one XML element."
+            )
+        collected = parser.collected
+        parser.collected = []
+        parser._emit = parser.collected.append
+        return collected
+
+    def release(self):
+        """
+        Drop the parser until the next message.
+        """
+        self._parser = None

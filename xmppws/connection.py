@@ -425,6 +425,11 @@ class XmlStreamConnection(Protocol):
             )
             self._streamError(e.condition, e.text)
 
+    def readDone(self):
+        framing = self.framing
+        if framing is not None:
+            framing.readDone()
+
     def messageRefused(self, code, text):
         if code == CLOSE_MESSAGE_TOO_BIG:
             self._streamError("policy-violation", text, code)

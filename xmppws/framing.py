@@ -24,7 +24,13 @@ from xml.parsers import expat
 from twisted.words.xish import domish
 from zope.interface import implementer
 
-from xmppws._parser import ElementParser, FramingError, expatError, newExpatParser
+from xmppws._parser import (
+    ElementParser,
+    FramingError,
+    MessageParser,
+    expatError,
+    newExpatParser,
+)
 from xmppws.iwebsocket import IFraming
 
 __all__ = [
@@ -260,19 +266,21 @@ class _MessageFraming:
     def restart(self):
         self._awaitingHeader = True
 
+    def readDone(self):
+        if self._parser is not None:
+            self._parser.release()
+
     def _oneElement(self, body):
         """
         Read a message that must hold exactly one element.
         """
         _refuseDoctype(body)
-        parser = self._parser
-        parser.feed(body)
-        collected = parser.collected
-        if parser.depth != 1 or len(collected) != 1:
+        elements = self._parser.parse(body)
+        if len(elements) != 1:
             raise FramingError(
                 "not-well-formed", "A message must hold exactly one XML element."
             )
-        return collected.pop()
+        return elements[0]
 
     def _element(self, element):
         if self._awaitingHeader:
@@ -306,9 +314,8 @@ class RFC7395Framing(_MessageFraming):
                 "not-well-formed", "A message must hold exactly one XML element."
             )
         if self._parser is None:
-            self._parser = ElementParser(
-                context=b"<w xmlns=%s>" % (_attribute(self._namespace).encode("utf-8"),),
-                collect=True,
+            self._parser = MessageParser(
+                b"<w xmlns=%s>" % (_attribute(self._namespace).encode("utf-8"),),
                 standalone=True,
             )
         element = self._oneElement(body)
@@ -499,9 +506,7 @@ class LegacyFraming(_MessageFraming):
                 default = declURI or ""
             else:
                 prefixes[declPrefix] = declURI
-        self._parser = ElementParser(
-            context=(context + ">").encode("utf-8"), collect=True
-        )
+        self._parser = MessageParser((context + ">").encode("utf-8"))
         self._qname = qname
         root = domish.Element((NS_STREAMS, "stream"), default, localPrefixes=prefixes)
         for key, value in attrs.items():
@@ -572,6 +577,12 @@ class StreamFraming:
     def restart(self):
         if self._parser is not None:
             self._parser.stop()
+
+    def readDone(self):
+        """
+        The stream's parser holds the state of the whole document: it
+        stays.
+        """
 
     # The parser's receiver: the stream header is checked here.
 

@@ -95,6 +95,12 @@ class IMessageHandler(IProtocol):
     messages the carrier refused before handing them over.
     """
 
+    def readDone():
+        """
+        Everything the last network read carried was handed over (one or
+        more messages, or TCP bytes).
+        """
+
     def messageRefused(code, text):
         """
         The carrier refused an inbound message: a binary WebSocket message
@@ -165,6 +171,13 @@ class IFraming(Interface):
         The stream restarts (after STARTTLS or SASL): the peer's next
         stream header is expected, and everything it sends after the
         element that caused the restart belongs to the new stream.
+        """
+
+    def readDone():
+        """
+        Everything the last network read carried was handled: drop what
+        can be rebuilt for the next message (a message framing's parser),
+        so that an idle connection holds as little as possible.
         """
 
     def headerMessage(root, initiating, lang):

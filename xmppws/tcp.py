@@ -50,6 +50,7 @@ class StreamCarrier(ProtocolWrapper):
         handler = self.wrappedProtocol
         handler.bytesReceived(len(data))
         handler.dataReceived(data)
+        handler.readDone()
 
     def closeWith(self, code, reason=None):
         """
