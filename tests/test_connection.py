@@ -279,15 +279,39 @@ class IdleMemoryTests(unittest.TestCase):
     What an idle connection holds.
     """
 
-    def test_noParserBetweenReads(self):
+    def test_noParserWhenQuiet(self):
         """
-        After each network read, a WebSocket connection drops its message
-        parser: an idle session holds none.
+        A WebSocket connection that read nothing for a sweep period drops
+        its message parser: an idle session holds none; one that goes on
+        reading keeps it.
+        """
+        clock = Clock()
+        quiet = WebSocketTestClient(self, clock=clock)
+        busy = WebSocketTestClient(self, clock=clock, streamFactory=quiet.streamFactory)
+        quiet.factory.doStart()
+        self.addCleanup(quiet.factory.doStop)
+        for client in (quiet, busy):
+            client.open()
+            client.send(MESSAGE % (1,))
+        parsers = [c.connection.framing._parser for c in (quiet, busy)]
+        self.assertIsNotNone(parsers[0]._parser)
+        for _ in range(3):
+            clock.advance(5)
+            busy.send(MESSAGE % (2,))
+        self.assertIsNone(parsers[0]._parser)
+        self.assertIsNotNone(parsers[1]._parser)
+
+    def test_goneForgotten(self):
+        """
+        The factory forgets a connection once it ended.
         """
         client = WebSocketTestClient(self)
         client.open()
         client.send(MESSAGE % (1,))
-        self.assertIsNone(client.connection.framing._parser._parser)
+        connections = client.factory.connectionFactory
+        self.assertIn(client.connection, connections._active)
+        client.lose()
+        self.assertNotIn(client.connection, connections._active)
 
 
 class KeepaliveTests(unittest.TestCase):

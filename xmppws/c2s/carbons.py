@@ -94,9 +94,9 @@ class Carbons:
         """
         if stanza.name != "message" or stanza.getAttribute("to") is None:
             return None
-        if not isEligible(stanza):
-            return None
         bare = jids.bare(session.jid)
+        if not self._enabled(bare) or not isEligible(stanza):
+            return None
         try:
             to = jids.ofStanza(stanza, "to")
         except jids.JIDMalformed:
@@ -115,10 +115,12 @@ class Carbons:
         account's other resources that enabled carbons, as
         C{<received/>}; once per message, however many resources got it.
         """
-        if getattr(message, "carbonsCopied", False) or not isEligible(message):
+        if getattr(message, "carbonsCopied", False):
+            return None
+        bare = jids.bare(session.jid)
+        if not self._enabled(bare) or not isEligible(message):
             return None
         message.carbonsCopied = True
-        bare = jids.bare(session.jid)
         try:
             sender = jids.ofStanza(message, "from")
             to = jids.ofStanza(message, "to")
@@ -137,6 +139,13 @@ class Carbons:
             exclude.add(session)
         self._copy(bare, message, "received", exclude)
         return None
+
+    def _enabled(self, bare):
+        """
+        Whether any resource of the account enabled carbons (most messages
+        stop here).
+        """
+        return any(other.carbons for other in self.server.sessionsOf(bare))
 
     def _copy(self, bare, message, direction, exclude):
         for other in self.server.sessionsOf(bare):
