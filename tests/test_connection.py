@@ -279,39 +279,15 @@ class IdleMemoryTests(unittest.TestCase):
     What an idle connection holds.
     """
 
-    def test_noParserWhenQuiet(self):
+    def test_noParserBetweenReads(self):
         """
-        A WebSocket connection that read nothing for a sweep period drops
-        its message parser: an idle session holds none; one that goes on
-        reading keeps it.
-        """
-        clock = Clock()
-        quiet = WebSocketTestClient(self, clock=clock)
-        busy = WebSocketTestClient(self, clock=clock, streamFactory=quiet.streamFactory)
-        quiet.factory.doStart()
-        self.addCleanup(quiet.factory.doStop)
-        for client in (quiet, busy):
-            client.open()
-            client.send(MESSAGE % (1,))
-        parsers = [c.connection.framing._parser for c in (quiet, busy)]
-        self.assertIsNotNone(parsers[0]._parser)
-        for _ in range(3):
-            clock.advance(5)
-            busy.send(MESSAGE % (2,))
-        self.assertIsNone(parsers[0]._parser)
-        self.assertIsNotNone(parsers[1]._parser)
-
-    def test_goneForgotten(self):
-        """
-        The factory forgets a connection once it ended.
+        After each network read, a WebSocket connection drops its message
+        parser: an idle session holds none.
         """
         client = WebSocketTestClient(self)
         client.open()
         client.send(MESSAGE % (1,))
-        connections = client.factory.connectionFactory
-        self.assertIn(client.connection, connections._active)
-        client.lose()
-        self.assertNotIn(client.connection, connections._active)
+        self.assertIsNone(client.connection.framing._parser._parser)
 
 
 class KeepaliveTests(unittest.TestCase):

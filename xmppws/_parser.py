@@ -271,9 +271,11 @@ class ElementParser:
 class MessageParser:
     """
     Parse WebSocket messages one at a time, each inside the context
-    element, with one expat parser until L{release} drops it (when the
-    connection has been quiet), so that an idle connection holds no
-    parser, and one large message leaves no large buffer behind for long.
+    element, with one expat parser for the messages of one network read:
+    L{release} (when the read is done) drops it, so that an idle
+    connection holds no parser, and one large message leaves no large
+    buffer behind.  Under load, when a read carries many messages, they
+    share the parser.
     """
 
     def __init__(self, context, standalone=False):

@@ -30,7 +30,6 @@ import uuid
 from twisted.internet.error import ConnectionDone, ConnectionLost
 from twisted.internet.interfaces import ITLSTransport
 from twisted.internet.protocol import Factory, Protocol
-from twisted.internet.task import LoopingCall
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 from twisted.words.protocols.jabber.error import StreamError
@@ -113,13 +112,9 @@ class ConnectionFactory(Factory):
     @ivar framing: on the client side, the framing class to speak.
     @ivar monitor: an L{xmppws._connections.ConnectionMonitor}, or
         L{None}.
-    @ivar quietAfter: seconds after which a connection that read nothing
-        drops what it can rebuild (its message parser), checked by one
-        sweep per factory while it is started; 0 never.
     """
 
     protocol = None
-    quietAfter = 5.0
 
     def __init__(
         self,
@@ -179,9 +174,6 @@ class ConnectionFactory(Factory):
         self.maxElementSize = maxElementSize
         self.closeTimeout = closeTimeout
         self.stallTimeout = stallTimeout
-        self._active = set()
-        self._quiet = set()
-        self._sweeper = None
 
     def buildProtocol(self, addr):
         """
@@ -190,30 +182,6 @@ class ConnectionFactory(Factory):
         @rtype: L{XmlStreamConnection}
         """
         return XmlStreamConnection(self, addr)
-
-    def active(self, connection):
-        """
-        C{connection} read something.
-        """
-        self._active.add(connection)
-
-    def gone(self, connection):
-        """
-        C{connection} ended.
-        """
-        self._active.discard(connection)
-        self._quiet.discard(connection)
-
-    def _sweep(self):
-        """
-        Tell the connections that read nothing since the last sweep that
-        they are quiet.
-        """
-        quiet, self._active = self._active, set()
-        for connection in self._quiet:
-            if connection not in quiet:
-                connection.quiet()
-        self._quiet = quiet
 
     def buildRefusal(self, addr, condition, text):
         """
@@ -228,15 +196,8 @@ class ConnectionFactory(Factory):
 
     def startFactory(self):
         self.xmlStreamFactory.doStart()
-        if self.quietAfter:
-            self._sweeper = LoopingCall(self._sweep)
-            self._sweeper.clock = self.clock
-            self._sweeper.start(self.quietAfter, now=False)
 
     def stopFactory(self):
-        if self._sweeper is not None and self._sweeper.running:
-            self._sweeper.stop()
-        self._sweeper = None
         self.xmlStreamFactory.doStop()
 
 
@@ -465,16 +426,9 @@ class XmlStreamConnection(Protocol):
             self._streamError(e.condition, e.text)
 
     def readDone(self):
-        self.factory.active(self)
-
-    def quiet(self):
-        """
-        Nothing was read for a while (see L{ConnectionFactory.quietAfter}):
-        drop what the framing can rebuild.
-        """
         framing = self.framing
         if framing is not None:
-            framing.release()
+            framing.readDone()
 
     def messageRefused(self, code, text):
         if code == CLOSE_MESSAGE_TOO_BIG:
@@ -874,7 +828,6 @@ class XmlStreamConnection(Protocol):
                 xs.connectionLost(failure)
             except Exception:
                 self.log.failure("The stream handler failed on disconnect")
-        self.factory.gone(self)
         monitor = self.factory.monitor
         if monitor is not None:
             monitor.connectionClosed(self)

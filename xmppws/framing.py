@@ -266,7 +266,7 @@ class _MessageFraming:
     def restart(self):
         self._awaitingHeader = True
 
-    def release(self):
+    def readDone(self):
         if self._parser is not None:
             self._parser.release()
 
@@ -578,7 +578,7 @@ class StreamFraming:
         if self._parser is not None:
             self._parser.stop()
 
-    def release(self):
+    def readDone(self):
         """
         The stream's parser holds the state of the whole document: it
         stays.

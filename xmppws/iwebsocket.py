@@ -173,11 +173,11 @@ class IFraming(Interface):
         element that caused the restart belongs to the new stream.
         """
 
-    def release():
+    def readDone():
         """
-        The connection has been quiet for a while: drop what can be
-        rebuilt for the next message (a message framing's parser), so that
-        an idle connection holds as little as possible.
+        Everything the last network read carried was handled: drop what
+        can be rebuilt for the next message (a message framing's parser),
+        so that an idle connection holds as little as possible.
         """
 
     def headerMessage(root, initiating, lang):
