@@ -211,9 +211,14 @@ class ElementParser:
             return
         uri, _, local = name.rpartition(" ")
         if attrs:
-            for key in [key for key in attrs if " " in key]:
-                attrUri, _, attrName = key.rpartition(" ")
-                attrs[(attrUri, attrName)] = attrs.pop(key)
+            for key in attrs:
+                if " " in key:
+                    # Namespaced attributes (xml:lang, say) as domish
+                    # keys them: (uri, name).
+                    for key in [key for key in attrs if " " in key]:
+                        attrUri, _, attrName = key.rpartition(" ")
+                        attrs[(attrUri, attrName)] = attrs.pop(key)
+                    break
         element = Element((uri, local), self._defaults[-1], attrs, self._prefixes)
         self._prefixes = {}
         if depth >= 2:

@@ -474,11 +474,15 @@ class XmlStreamConnection(Protocol):
         if monitor is not None and element.name in STANZAS:
             monitor.stanzaReceived(self)
         self._throttle.stanzaReceived()
-        with self._flow.dispatching():
+        flow = self._flow
+        flow.dispatching()
+        try:
             if self._direct:
                 self._deliver(xs.stream.ElementEvent, element)
             else:
                 self._deliver(xs.dataReceived, element.toXml().encode("utf-8"))
+        finally:
+            flow.dispatched()
         if self.xmlStream is not None:
             self._checkRestart()
 

@@ -14,8 +14,6 @@ connection handing an element over is known while it does
 stall timeout is given up on, which releases the others.
 """
 
-from contextlib import contextmanager
-
 __all__ = ["FlowControl"]
 
 # The flow controls of the connections handing a received element to
@@ -181,18 +179,19 @@ class FlowControl:
 
     # Connections held up by this one's peer
 
-    @contextmanager
     def dispatching(self):
         """
-        While the connection hands a received element to its stream:
-        whatever is then written to a connection whose peer does not read
-        holds this one up.
+        The connection starts handing a received element to its stream:
+        until L{dispatched}, whatever is written to a connection whose peer
+        does not read holds this one up.
         """
         _dispatching.append(self)
-        try:
-            yield
-        finally:
-            _dispatching.pop()
+
+    def dispatched(self):
+        """
+        The element was handed over.
+        """
+        _dispatching.pop()
 
     def written(self):
         """
