@@ -11,6 +11,12 @@ The tree: one L{Site} per C{--listen} endpoint (WebSocket, XEP-0156
 discovery, landing page), one plain XMPP client listener per C{--c2s}
 endpoint, one metrics L{Site} per C{--metrics} endpoint.
 
+In gateway mode (L{Settings.upstreams}), the WebSocket clients of the
+relayed domains are relayed to their servers (L{xmppws.gateway}); the
+embedded server runs only when domains are also served locally
+(L{Settings.domains}), and the first message of each WebSocket decides
+which of the two carries it.
+
 Stopping (SIGTERM, SIGINT) stops accepting, closes every stream with the
 C{system-shutdown} stream error (or, in RFC 7395 framing, a C{<close/>}
 naming the C{see-other-uri} if one is configured), waits up to
@@ -41,6 +47,9 @@ from xmppws.c2s.modules import installModules
 from xmppws.c2s.server import ServerConfig, XMPPServer
 from xmppws.c2s.storage import Storage
 from xmppws.connection import ConnectionFactory
+from xmppws.gateway.dispatch import DispatchFactory
+from xmppws.gateway.relay import GatewayFactory
+from xmppws.gateway.routes import Router
 from xmppws.limits import ConnectionLimiter, Limits
 from xmppws.logs import formatAddress
 from xmppws.metrics import Metrics, MetricsResource
@@ -88,6 +97,13 @@ class Settings:
     @ivar components: C{(description, endpoint)} of each XEP-0114
         component listener (none by default).
     @ivar componentSecret: the components' shared secret.
+    @ivar upstreams: the L{xmppws.gateway.routes.UpstreamRoute}s of the
+        relayed domains (gateway mode), in the order given.
+    @ivar upstreamTimeout: seconds one upstream server may take from
+        connecting to its features after TLS.
+    @ivar insecureWebSocket: what the gateway does with a relayed client
+        on a plain WebSocket from another machine: C{'refuse'} or
+        C{'strip-plain'}.
     """
 
     domains = ("localhost",)
@@ -115,6 +131,9 @@ class Settings:
     seeOtherURI = None
     components = ()
     componentSecret = None
+    upstreams = ()
+    upstreamTimeout = 10.0
+    insecureWebSocket = "refuse"
 
     def __init__(self, **values):
         for name, value in values.items():
@@ -206,12 +225,16 @@ class XMPPService(MultiService):
     The embedded XMPP server and its listeners.
 
     @ivar settings: the L{Settings}.
-    @ivar storage: the L{Storage}.
-    @ivar server: the L{XMPPServer}.
+    @ivar storage: the L{Storage}, or L{None} when no domain is served
+        locally (gateway mode only).
+    @ivar server: the L{XMPPServer}, or L{None} likewise.
+    @ivar gateway: the L{GatewayFactory} relaying the C{--upstream}
+        domains, or L{None}.
     @ivar monitor: the L{ConnectionMonitor}.
     @ivar metrics: the L{Metrics}.
     @ivar connectionFactory: the L{ConnectionFactory} of every client
-        connection, WebSocket and TCP: one set of policies for both.
+        connection, WebSocket and TCP, to the embedded server: one set of
+        policies for both (L{None} without it).
     @ivar webSocketFactory: the L{XMPPWebSocketServerFactory} behind every
         C{--listen} port.
     @ivar c2sFactory: the L{StreamCarrierFactory} behind every C{--c2s}
@@ -243,6 +266,80 @@ class XMPPService(MultiService):
         self.addresses = {"web": [], "c2s": [], "metrics": [], "component": []}
         limits = settings.limits
 
+        self.storage = self.server = None
+        if settings.domains:
+            self._buildServer()
+
+        self.monitor = ConnectionMonitor(
+            ConnectionLimiter(limits.maxConnections, limits.maxConnectionsPerIP)
+        )
+        self.metrics = Metrics(
+            self.server,
+            self.monitor.describeConnections,
+            lambda: list(settings.certificates),
+        )
+        self.monitor.metrics = self.metrics
+
+        self.connectionFactory = self.gateway = None
+        if self.server is not None:
+            self.connectionFactory = ConnectionFactory(
+                self.server.streamFactory(),
+                reactor,
+                monitor=self.monitor,
+                **limits.connectionPolicies(),
+            )
+        webSocketHandlers = self.connectionFactory
+        if settings.upstreams:
+            webSocketHandlers = self._buildGateway()
+        self.webSocketFactory = XMPPWebSocketServerFactory(
+            connectionFactory=webSocketHandlers,
+            reactor=reactor,
+            allowedOrigins=settings.origins,
+            trustedProxies=settings.trustedProxies,
+            maxMessageSize=limits.maxMessageSize,
+            handshakeTimeout=limits.handshakeTimeout,
+            monitor=self.monitor,
+        )
+        self.c2sFactory = None
+        if self.connectionFactory is not None:
+            self.c2sFactory = StreamCarrierFactory(self.connectionFactory, self.monitor)
+
+        extra = []
+        if settings.metricsPath:
+            extra.append((settings.metricsPath, MetricsResource(self.metrics)))
+        for description, endpoint in settings.listen:
+            root = buildRoot(
+                XMPPWebSocketResource(self.webSocketFactory),
+                settings.path,
+                self.domains,
+                publicURLs=settings.publicURLs,
+                trustedProxies=self.webSocketFactory.trustedProxies,
+                c2sPorts=self._c2sPorts,
+                registration=settings.registration and self.server is not None,
+                extra=extra,
+            )
+            site = XMPPSite(root, limits.handshakeTimeout, reactor=reactor)
+            self._addListener(endpoint, site, "WebSocket and HTTP", description, "web")
+        for description, endpoint in settings.c2s:
+            self._addListener(endpoint, self.c2sFactory, "XMPP clients", description, "c2s")
+        self.components = None
+        if settings.components:
+            self.components = xmppcomponent.install(self.server, settings.componentSecret)
+            for description, endpoint in settings.components:
+                self._addListener(
+                    endpoint, self.components.factory, "components", description, "component"
+                )
+        for description, endpoint in settings.metrics:
+            site = Site(_metricsRoot(self.metrics), reactor=reactor)
+            site.displayTracebacks = False
+            self._addListener(endpoint, site, "metrics", description, "metrics")
+
+    def _buildServer(self):
+        """
+        The embedded server, for the domains served locally.
+        """
+        settings = self.settings
+        reactor = self.reactor
         self.storage = Storage.inDirectory(settings.dataDir)
         self.server = XMPPServer(
             self.storage,
@@ -262,62 +359,53 @@ class XMPPService(MultiService):
         )
         installModules(self.server)
 
-        self.monitor = ConnectionMonitor(
-            ConnectionLimiter(limits.maxConnections, limits.maxConnectionsPerIP)
-        )
-        self.metrics = Metrics(
-            self.server,
-            self.monitor.describeConnections,
-            lambda: list(settings.certificates),
-        )
-        self.monitor.metrics = self.metrics
+    def _buildGateway(self):
+        """
+        The relay of the C{--upstream} domains.
 
-        self.connectionFactory = ConnectionFactory(
-            self.server.streamFactory(),
-            reactor,
+        @return: the factory of WebSocket handlers: the relay's, or one
+            that dispatches between the relay and the embedded server.
+        """
+        settings = self.settings
+        limits = settings.limits
+        local = self.server.config.domains if self.server is not None else ()
+        self.gateway = GatewayFactory(
+            Router(settings.upstreams, local),
+            self.reactor,
             monitor=self.monitor,
+            upstreamTimeout=settings.upstreamTimeout,
+            insecureWebSocket=settings.insecureWebSocket,
             **limits.connectionPolicies(),
         )
-        self.webSocketFactory = XMPPWebSocketServerFactory(
-            connectionFactory=self.connectionFactory,
-            reactor=reactor,
-            allowedOrigins=settings.origins,
-            trustedProxies=settings.trustedProxies,
-            maxMessageSize=limits.maxMessageSize,
-            handshakeTimeout=limits.handshakeTimeout,
-            monitor=self.monitor,
-        )
-        self.c2sFactory = StreamCarrierFactory(self.connectionFactory, self.monitor)
-
-        extra = []
-        if settings.metricsPath:
-            extra.append((settings.metricsPath, MetricsResource(self.metrics)))
-        for description, endpoint in settings.listen:
-            root = buildRoot(
-                XMPPWebSocketResource(self.webSocketFactory),
-                settings.path,
-                self.server.config.domains,
-                publicURLs=settings.publicURLs,
-                trustedProxies=self.webSocketFactory.trustedProxies,
-                c2sPorts=self._c2sPorts,
-                registration=settings.registration,
-                extra=extra,
+        for route in self.gateway.router.insecureRoutes():
+            self.log.warn(
+                "Relaying {domain} to {upstream} INSECURELY ({insecure}): for tests only",
+                domain=route.domain,
+                upstream=route.description,
+                insecure=route.insecure,
             )
-            site = XMPPSite(root, limits.handshakeTimeout, reactor=reactor)
-            self._addListener(endpoint, site, "WebSocket and HTTP", description, "web")
-        for description, endpoint in settings.c2s:
-            self._addListener(endpoint, self.c2sFactory, "XMPP clients", description, "c2s")
-        self.components = None
-        if settings.components:
-            self.components = xmppcomponent.install(self.server, settings.componentSecret)
-            for description, endpoint in settings.components:
-                self._addListener(
-                    endpoint, self.components.factory, "components", description, "component"
-                )
-        for description, endpoint in settings.metrics:
-            site = Site(_metricsRoot(self.metrics), reactor=reactor)
-            site.displayTracebacks = False
-            self._addListener(endpoint, site, "metrics", description, "metrics")
+        if self.connectionFactory is None:
+            return self.gateway
+        return DispatchFactory(
+            self.gateway.router,
+            self.gateway,
+            self.connectionFactory,
+            self.reactor,
+            openTimeout=limits.openTimeout,
+        )
+
+    @property
+    def domains(self):
+        """
+        Every domain this service answers for: served locally first, then
+        relayed.
+        """
+        local = list(self.server.config.domains) if self.server is not None else []
+        relayed = [
+            d for d in (self.gateway.router.domains if self.gateway is not None else [])
+            if d not in local
+        ]
+        return local + relayed
 
     def _addListener(self, endpoint, factory, what, description, kind):
         announced = _AnnouncedEndpoint(endpoint, what, description, self.addresses[kind])
@@ -345,11 +433,17 @@ class XMPPService(MultiService):
             L{exitOnListenFailure} is set (under C{twistd}, so that the
             operator reads a line rather than a traceback).
         """
-        self.log.info(
-            "xmppws serving {domains} from {dataDir}",
-            domains=", ".join(self.server.config.domains),
-            dataDir=self.settings.dataDir,
-        )
+        if self.server is not None:
+            self.log.info(
+                "xmppws serving {domains} from {dataDir}",
+                domains=", ".join(self.server.config.domains),
+                dataDir=self.settings.dataDir,
+            )
+        if self.gateway is not None:
+            self.log.info(
+                "xmppws relaying {domains} to their servers (gateway mode)",
+                domains=", ".join(self.gateway.router.domains),
+            )
         try:
             MultiService.privilegedStartService(self)
         except ListenFailed as e:
@@ -477,6 +571,8 @@ class XMPPService(MultiService):
         return d
 
     def _endSessions(self):
+        if self.server is None:
+            return
         for resources in list(self.server.sessions.values()):
             for session in list(resources.values()):
                 try:
