@@ -8,7 +8,7 @@ relay (L{xmppws.gateway.relay.RelayConnection}) as bytes, never trees.
 from twisted.internet.interfaces import IConsumer, IPushProducer
 from zope.interface import Attribute, Interface
 
-__all__ = ["IClientReceiver", "IUpstreamReceiver"]
+__all__ = ["IClientFraming", "IClientReceiver", "IUpstream", "IUpstreamReceiver"]
 
 
 class IClientReceiver(Interface):
@@ -39,6 +39,90 @@ class IClientReceiver(Interface):
     def clientClosed():
         """
         The client closed its stream.
+        """
+
+
+class IClientFraming(Interface):
+    """
+    One client's framing, as the relay translates it: inbound, each
+    message checked once and told to an L{IClientReceiver}; outbound, the
+    server's stream as the client's messages; and the stream header and
+    footer that stand for the client's upstream.
+    """
+
+    name = Attribute("C{'rfc7395'} or C{'legacy'}.")
+
+    def dataReceived(data):
+        """
+        Check one message from the client and tell the receiver what it
+        holds.
+
+        @type data: L{bytes}
+        @raise xmppws.framing.FramingError: for what breaks the framing or
+            RFC 6120.
+        """
+
+    def restart():
+        """
+        The stream restarts (after SASL): the client's next message must
+        be its stream header.
+        """
+
+    def upstreamHeader(attributes):
+        """
+        The stream header to send upstream for the client's.
+
+        @param attributes: C{to}, C{from}, C{version}, C{lang}.
+        @rtype: L{bytes}
+        """
+
+    def upstreamFooter():
+        """
+        The footer to send upstream.
+
+        @rtype: L{bytes}
+        """
+
+    def headerMessage(attributes):
+        """
+        The message opening a stream the gateway answers itself.
+
+        @param attributes: C{from}, C{id}, C{version}, C{lang}.
+        @rtype: L{bytes}
+        """
+
+    def upstreamHeaderMessage(header):
+        """
+        The message for the server's stream header.
+
+        @type header: L{xmppws._scanner.StreamHeader}
+        @rtype: L{bytes}
+        """
+
+    def elementMessage(element, header):
+        """
+        The message for an element the server sent, from its bytes.
+
+        @type element: L{xmppws._scanner.Scanned}
+        @param header: the server's stream header, whose declarations the
+            element may rely on.
+        @rtype: L{bytes}
+        """
+
+    def treeMessage(element):
+        """
+        The message for an element the gateway made or rewrote.
+
+        @type element: L{twisted.words.xish.domish.Element}
+        @rtype: L{bytes}
+        """
+
+    def closeMessage(seeOtherURI=None):
+        """
+        The message closing the client's stream.
+
+        @param seeOtherURI: where to reconnect (RFC 7395 only), or L{None}.
+        @rtype: L{bytes}
         """
 
 

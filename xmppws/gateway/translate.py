@@ -16,8 +16,6 @@ Only stream headers (and features, L{rewriteFeatures}) are rebuilt;
 everything else passes as the bytes it came as.
 """
 
-from xml.sax.saxutils import quoteattr
-
 from twisted.words.xish import domish
 from zope.interface import implementer
 
@@ -31,7 +29,7 @@ from xmppws.framing import (
     detectFraming,
     messageBody,
 )
-from xmppws.iwebsocket import IFraming
+from xmppws.gateway.igateway import IClientFraming
 
 __all__ = [
     "ClientLegacy",
@@ -60,9 +58,12 @@ _ONE = "A message must hold exactly one XML element."
 def _quote(value):
     """
     An attribute value, quoted, with whitespace kept as character
-    references.
+    references (attribute value normalisation would change it).
     """
-    return quoteattr(value, {"\t": "&#9;", "\n": "&#10;", "\r": "&#13;"}).encode("utf-8")
+    return (
+        "'" + value.replace("&", "&amp;").replace("<", "&lt;").replace("'", "&apos;")
+        .replace("\t", "&#9;").replace("\n", "&#10;").replace("\r", "&#13;") + "'"
+    ).encode("utf-8")
 
 
 def headerAttributes(attributes):
@@ -238,17 +239,9 @@ class _Translator:
         """
         return element.raw
 
-    def treeMessage(self, element):
-        """
-        The message for an element the gateway made or rewrote.
-
-        @type element: L{domish.Element}
-        @rtype: L{bytes}
-        """
-        raise NotImplementedError()
 
 
-@implementer(IFraming)
+@implementer(IClientFraming)
 class ClientRFC7395(_Translator):
     """
     A client speaking RFC 7395: every message a standalone document.
@@ -301,23 +294,12 @@ class ClientRFC7395(_Translator):
         self._element(stripped, element)
 
     def headerMessage(self, attributes):
-        """
-        The C{<open/>} for a stream header.
-
-        @param attributes: as L{headerAttributes} gives them.
-        @rtype: L{bytes}
-        """
         return (
             b"<open xmlns='" + NS_FRAMING.encode("ascii") + b"'"
             + _attributesXML(attributes) + b"/>"
         )
 
     def upstreamHeaderMessage(self, header):
-        """
-        The C{<open/>} for the server's stream header.
-
-        @type header: L{xmppws._scanner.StreamHeader}
-        """
         return self.headerMessage(headerAttributes(header.attributes))
 
     def elementMessage(self, element, header):
@@ -349,17 +331,13 @@ class ClientRFC7395(_Translator):
         return element.toXml(prefixes={NS_STREAMS: "stream"}).encode("utf-8")
 
     def closeMessage(self, seeOtherURI=None):
-        """
-        @param seeOtherURI: where the client should reconnect, or L{None}.
-        @rtype: L{bytes}
-        """
         element = domish.Element((NS_FRAMING, "close"))
         if seeOtherURI is not None:
             element["see-other-uri"] = seeOtherURI
         return element.toXml().encode("utf-8")
 
 
-@implementer(IFraming)
+@implementer(IClientFraming)
 class ClientLegacy(_Translator):
     """
     A client speaking draft-ietf-xmpp-websocket-00: an unclosed stream
