@@ -70,7 +70,7 @@ class LiveGateway:
 
     @defer.inlineCallbacks
     def start(self):
-        ws = XMPPWebSocketServerFactory(
+        ws = self.webSocketFactory = XMPPWebSocketServerFactory(
             connectionFactory=self.factory, path=WS_PATH, reactor=self.reactor
         )
         endpoint = serverFromString(self.reactor, "tcp:0:interface=127.0.0.1")
@@ -96,6 +96,15 @@ class LiveGateway:
                 relay.abortConnection()
             yield waitFor(self.reactor, lambda: not self.factory.relays, 5,
                           "aborted relays to finish")
+        # Autobahn leaves its closing handshake timer running when the TCP
+        # connection is lost before the peer answered the close (a client
+        # that vanished): harmless (it finds the connection closed), but
+        # it would outlive the test.
+        for call in self.reactor.getDelayedCalls():
+            owner = getattr(call.func, "__self__", None)
+            if (getattr(call.func, "__name__", None) == "onCloseHandshakeTimeout"
+                    and getattr(owner, "factory", None) is self.webSocketFactory):
+                call.cancel()
 
 
 class SharedPeers:
@@ -302,3 +311,156 @@ def startEjabberd(directory, **kwargs):
     ejabberd = peers.Ejabberd(directory, **kwargs)
     ejabberd.addUsers(USERS, PASSWORD, contacts=True)
     return ejabberd.start(timeout=60)
+
+
+class ChurnClient:
+    """
+    WebSocket clients of a gateway on plain blocking sockets, each cut at
+    a random point of its life (before the handshake, after it, after
+    <open/>, during SASL, after binding, in the middle of a frame, after
+    <close/>, or never: a clean close), by a reset or an orderly close.
+
+    @ivar outcomes: how many connections ended at each point.
+    """
+
+    STAGES = ("connected", "handshaken", "opened", "authenticated", "bound",
+              "partial-frame", "close-sent", "clean")
+
+    def __init__(self, host, port, path, users, password, seed):
+        import random
+
+        self.host = host
+        self.port = port
+        self.path = path
+        self.users = users
+        self.password = password
+        self.seed = seed
+        self.random = random.Random(seed)
+        self.outcomes = {}
+
+    def _read(self, sock, buffered, count):
+        """
+        Read C{count} text messages (skipping other frames).
+        """
+        from xmppws.testing import parseFrames
+
+        messages = []
+        while len(messages) < count:
+            frames, buffered[0] = parseFrames(buffered[0])
+            for opcode, payload in frames:
+                if opcode == 1:
+                    messages.append(payload)
+                elif opcode == 8:
+                    raise ConnectionError("closed by the gateway: %r" % (payload,))
+            if len(messages) >= count:
+                break
+            data = sock.recv(65536)
+            if not data:
+                raise ConnectionError("connection closed")
+            buffered[0] += data
+        return messages
+
+    def one(self, index):
+        """
+        One connection, cut at a random stage.
+
+        @return: the stage it was cut at.
+        """
+        import base64
+
+        from xmppws.testing import clientFrame, upgradeRequest
+
+        stage = self.random.choice(self.STAGES)
+        reset = self.random.random() < 0.5
+        user = self.random.choice(self.users)
+        sock = socket.create_connection((self.host, self.port), timeout=TIMEOUT)
+        buffered = [b""]
+        try:
+            if stage == "connected":
+                return stage
+            sock.sendall(upgradeRequest(path=self.path.encode()))
+            head = b""
+            while b"\r\n\r\n" not in head:
+                chunk = sock.recv(65536)
+                if not chunk:
+                    raise ConnectionError("no handshake answer")
+                head += chunk
+            head, _, buffered[0] = head.partition(b"\r\n\r\n")
+            if b" 101 " not in head.split(b"\r\n")[0]:
+                raise ConnectionError("handshake refused: %r" % (head[:100],))
+            if stage == "handshaken":
+                return stage
+            opening = (b"<open xmlns='urn:ietf:params:xml:ns:xmpp-framing' to='localhost' "
+                       b"version='1.0'/>")
+            sock.sendall(clientFrame(opening))
+            self._read(sock, buffered, 2)
+            if stage == "opened":
+                return stage
+            token = base64.b64encode(("\0%s\0%s" % (user, self.password)).encode())
+            sock.sendall(clientFrame(
+                b"<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='PLAIN'>"
+                + token + b"</auth>"))
+            [success] = self._read(sock, buffered, 1)
+            if b"<success" not in success:
+                raise ConnectionError("authentication failed: %r" % (success,))
+            if stage == "authenticated":
+                return stage
+            sock.sendall(clientFrame(opening))
+            self._read(sock, buffered, 2)
+            sock.sendall(clientFrame(
+                b"<iq xmlns='jabber:client' type='set' id='b'><bind "
+                b"xmlns='urn:ietf:params:xml:ns:xmpp-bind'><resource>churn-%d-%d</resource>"
+                b"</bind></iq>" % (self.seed, index)))
+            self._read(sock, buffered, 1)
+            sock.sendall(clientFrame(b"<presence xmlns='jabber:client'/>"))
+            if stage == "bound":
+                return stage
+            if stage == "partial-frame":
+                frame = clientFrame(b"<message xmlns='jabber:client' to='alice@localhost'>"
+                                    b"<body>cut</body></message>")
+                sock.sendall(frame[: len(frame) // 2])
+                return stage
+            sock.sendall(clientFrame(b"<close xmlns='urn:ietf:params:xml:ns:xmpp-framing'/>"))
+            if stage == "close-sent":
+                return stage
+            # The gateway's <close/>, then its close frame, answered.
+            from xmppws.testing import parseFrames
+
+            closed = False
+            while not closed:
+                frames, buffered[0] = parseFrames(buffered[0])
+                for opcode, payload in frames:
+                    if opcode == 8:
+                        sock.sendall(clientFrame(payload[:2], opcode=8))
+                        closed = True
+                        break
+                if not closed:
+                    data = sock.recv(65536)
+                    if not data:
+                        raise ConnectionError("closed without a close frame")
+                    buffered[0] += data
+            while sock.recv(65536):
+                pass
+            return stage
+        finally:
+            if reset:
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct_linger())
+            sock.close()
+
+    def run(self, count):
+        """
+        Run C{count} connections one after the other.
+        """
+        for index in range(count):
+            try:
+                stage = self.one(index)
+            except (OSError, ConnectionError) as e:
+                stage = "error: %s" % (e,)
+            self.outcomes[stage] = self.outcomes.get(stage, 0) + 1
+        return self.outcomes
+
+
+def struct_linger():
+    import struct
+
+    return struct.pack("ii", 1, 0)

@@ -14,13 +14,15 @@ import os
 import signal
 
 from twisted.internet import reactor
-from twisted.internet.defer import inlineCallbacks
+from twisted.internet import threads
+from twisted.internet.defer import gatherResults, inlineCallbacks
 from twisted.python.filepath import FilePath
 from twisted.trial import unittest
 
 from tests import peers
 from tests.certs import writeCertificate
 from tests.e2ehelpers import (
+    PASSWORD,
     SlixmppClient,
     WebSocketsClient,
     isMessage,
@@ -30,6 +32,7 @@ from tests.e2ehelpers import (
     waitFor,
 )
 from tests.gatewaypeers import (
+    ChurnClient,
     LegacyClient,
     LiveGateway,
     SharedPeers,
@@ -287,6 +290,51 @@ class ProsodyTests(ServerScenarios, unittest.TestCase):
         [relay] = gateway.factory.relays
         self.assertTrue(relay.upstream.secure)
         yield alice.close()
+
+
+    @inlineCallbacks
+    def test_churn(self):
+        """
+        Clients cut at random points of their lives (by reset or orderly
+        close) leave no half-open pair behind: once they are gone, no
+        socket is left on the gateway's port nor on the server's, and no
+        relay is left in the gateway.
+        """
+        gateway = yield self.gateway()
+        port = gateway.port.getHost().port
+        clients = [
+            ChurnClient("127.0.0.1", port, "/xmpp-websocket", ["alice", "bob", "carol"],
+                        PASSWORD, seed)
+            for seed in range(4)
+        ]
+        pool = reactor.getThreadPool()
+        outcomes = yield gatherResults(
+            [threads.deferToThreadPool(reactor, pool, client.run, 40) for client in clients]
+        )
+        stages = {}
+        for outcome in outcomes:
+            for stage, count in outcome.items():
+                stages[stage] = stages.get(stage, 0) + count
+        errors = {k: v for k, v in stages.items() if k.startswith("error")}
+        self.assertEqual(errors, {}, stages)
+        self.assertEqual(set(stages), set(ChurnClient.STAGES), stages)
+
+        def settled():
+            return (
+                not gateway.factory.relays
+                and not gateway.monitor.connections
+                and not peers.tcpSockets(port)
+                and not peers.tcpSockets(self.server.c2sPort)
+            )
+
+        try:
+            yield waitFor(reactor, settled, 20, "every pair to end")
+        except AssertionError:
+            self.fail(
+                "left behind: %d relays, gateway port %s, server port %s"
+                % (len(gateway.factory.relays), peers.tcpSockets(port),
+                   peers.tcpSockets(self.server.c2sPort))
+            )
 
 
 class EjabberdTests(ServerScenarios, unittest.TestCase):
