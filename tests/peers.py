@@ -111,11 +111,14 @@ def available(name):
     """
     Whether a server can be started here.
 
-    @param name: C{'xmppws'}, C{'prosody'} or C{'ejabberd'}.
+    @param name: C{'xmppws'}, C{'prosody'}, C{'ejabberd'} or C{'gateway'}
+        (C{twistd xmppws --upstream} in front of Prosody).
     @return: L{None} if it can, else why not.
     """
     if name == "xmppws":
         return None
+    if name == "gateway":
+        return available("prosody")
     if name == "prosody":
         return None if shutil.which("prosody") else "prosody is not installed"
     if name == "ejabberd":
