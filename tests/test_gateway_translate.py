@@ -333,18 +333,21 @@ class OutboundTests(unittest.TestCase):
 
     def test_rewriteFeatures(self):
         """
-        STARTTLS is always removed from the features; PLAIN only when
-        asked.
+        STARTTLS and channel binding mechanisms are always removed from
+        the features; PLAIN only when asked.
         """
         declarations = {None: "jabber:client", "stream": "http://etherx.jabber.org/streams"}
         raw = (
             b"<stream:features><starttls xmlns='urn:ietf:params:xml:ns:xmpp-tls'/>"
             b"<mechanisms xmlns='urn:ietf:params:xml:ns:xmpp-sasl'><mechanism>PLAIN</mechanism>"
+            b"<mechanism>SCRAM-SHA-1-PLUS</mechanism>"
             b"<mechanism>SCRAM-SHA-1</mechanism></mechanisms></stream:features>"
         )
         features = parseTree(raw, declarations)
         self.assertTrue(rewriteFeatures(features, stripPlain=False))
         self.assertIn("PLAIN", features.toXml())
+        self.assertIn("SCRAM-SHA-1<", features.toXml())
+        self.assertNotIn("-PLUS", features.toXml())
         self.assertNotIn("starttls", features.toXml())
         self.assertTrue(rewriteFeatures(features, stripPlain=True))
         self.assertNotIn("PLAIN", features.toXml())

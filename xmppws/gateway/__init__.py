@@ -8,7 +8,7 @@ the client's messages are checked once and written upstream as they
 came, the server's stream is split into top-level elements, one WebSocket
 message each.  Only stream headers and features are rewritten.
 
-    xmppws.gateway.routes     where each domain goes (C{--upstream})
+    xmppws.gateway.routes     where each domain goes (--upstream)
     xmppws.gateway.upstream   the TCP stream to the server: PROXY
                               protocol, STARTTLS or direct TLS, failover
     xmppws.gateway.translate  the client's framing to RFC 6120 and back

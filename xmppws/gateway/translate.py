@@ -6,7 +6,7 @@ toward the upstream server, on bytes.
 One translator per client (L{ClientRFC7395} or L{ClientLegacy}, chosen
 by L{translatorFor} from the first message) does both directions:
 
-    client message -> checked once (L{xmppws._scanner}) -> the same bytes
+    client message -> checked once (xmppws._scanner) -> the same bytes
                       upstream, or the stream header / footer they stand for
     upstream element (bytes) -> one WebSocket message: as it came, with
                       the namespace declarations a standalone RFC 7395
@@ -131,8 +131,10 @@ def parseTree(data, declarations):
 def rewriteFeatures(features, stripPlain):
     """
     Remove from stream features what a WebSocket client cannot use through
-    the gateway: STARTTLS (the gateway did it), and SASL PLAIN when it
-    must not travel over this client's connection.
+    the gateway: STARTTLS (the gateway did it), SASL mechanisms with
+    channel binding (C{-PLUS}: the client's TLS ends at the gateway, so it
+    cannot bind to the server's), and SASL PLAIN when it must not travel
+    over this client's connection.
 
     @type features: L{domish.Element}
     @return: whether anything was removed.
@@ -142,9 +144,12 @@ def rewriteFeatures(features, stripPlain):
         if (child.uri, child.name) == (NS_TLS, "starttls"):
             features.children.remove(child)
             changed = True
-        elif stripPlain and (child.uri, child.name) == (NS_SASL, "mechanisms"):
+        elif (child.uri, child.name) == (NS_SASL, "mechanisms"):
             for mechanism in list(child.elements()):
-                if mechanism.name == "mechanism" and str(mechanism).strip() == "PLAIN":
+                if mechanism.name != "mechanism":
+                    continue
+                name = str(mechanism).strip()
+                if name.endswith("-PLUS") or (stripPlain and name == "PLAIN"):
                     child.children.remove(mechanism)
                     changed = True
     return changed
