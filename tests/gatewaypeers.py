@@ -464,3 +464,75 @@ def struct_linger():
     import struct
 
     return struct.pack("ii", 1, 0)
+
+
+class RawClient:
+    """
+    A WebSocket client of a gateway on a blocking socket with a small
+    receive buffer, that reads only when told to: for floods.
+    """
+
+    def __init__(self, host, port, path, receiveBuffer=4096):
+        from xmppws.testing import upgradeRequest
+
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, receiveBuffer)
+        self.sock.settimeout(TIMEOUT)
+        self.sock.connect((host, port))
+        self.buffered = b""
+        self.sock.sendall(upgradeRequest(path=path.encode()))
+        head = b""
+        while b"\r\n\r\n" not in head:
+            head += self.sock.recv(65536)
+        head, _, self.buffered = head.partition(b"\r\n\r\n")
+
+    def send(self, data):
+        from xmppws.testing import clientFrame
+
+        self.sock.sendall(clientFrame(data))
+
+    def read(self, count):
+        """
+        Read C{count} text messages.
+        """
+        from xmppws.testing import parseFrames
+
+        messages = []
+        while len(messages) < count:
+            frames, self.buffered = parseFrames(self.buffered)
+            messages += [payload for opcode, payload in frames if opcode == 1]
+            if len(messages) >= count:
+                break
+            data = self.sock.recv(65536)
+            if not data:
+                raise ConnectionError("closed after %d messages" % (len(messages),))
+            self.buffered += data
+        return messages
+
+    def login(self, username, password, resource):
+        """
+        Open, authenticate with PLAIN, bind.
+
+        @return: the bound JID.
+        """
+        import base64
+
+        opening = (b"<open xmlns='urn:ietf:params:xml:ns:xmpp-framing' to='localhost' "
+                   b"version='1.0'/>")
+        self.send(opening)
+        self.read(2)
+        token = base64.b64encode(("\0%s\0%s" % (username, password)).encode())
+        self.send(b"<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='PLAIN'>"
+                  + token + b"</auth>")
+        self.read(1)
+        self.send(opening)
+        self.read(2)
+        self.send(b"<iq xmlns='jabber:client' type='set' id='b'><bind "
+                  b"xmlns='urn:ietf:params:xml:ns:xmpp-bind'><resource>" + resource.encode()
+                  + b"</resource></bind></iq>")
+        [bound] = self.read(1)
+        return bound.split(b"<jid>")[1].split(b"</jid>")[0].decode()
+
+    def close(self):
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct_linger())
+        self.sock.close()

@@ -34,6 +34,7 @@ from tests.e2ehelpers import (
 from tests.gatewaypeers import (
     ChurnClient,
     LegacyClient,
+    RawClient,
     LiveGateway,
     SharedPeers,
     SourceBoundClient,
@@ -265,6 +266,49 @@ class ServerScenarios:
         yield self.relaysGone(gateway)
 
 
+class SystemServiceTests(unittest.TestCase):
+    """
+    The test setup installs Debian's Prosody and ejabberd without leaving
+    their system services on the ports C{twistd xmppws} uses by default.
+    """
+
+    def test_portsFree(self):
+        """
+        No Prosody or ejabberd process listens on 5222 or 5280, the ports
+        C{twistd xmppws} listens on by default.
+        """
+        listening = set()
+        for path in ("/proc/net/tcp", "/proc/net/tcp6"):
+            try:
+                with open(path) as f:
+                    lines = f.readlines()[1:]
+            except OSError:
+                continue
+            for line in lines:
+                fields = line.split()
+                port = int(fields[1].rsplit(":", 1)[1], 16)
+                if fields[3] == "0A" and port in (5222, 5280):
+                    listening.add(fields[9])
+        holders = []
+        for pid in filter(str.isdigit, os.listdir("/proc")):
+            try:
+                fds = os.listdir("/proc/%s/fd" % (pid,))
+                with open("/proc/%s/cmdline" % (pid,), "rb") as f:
+                    command = f.read().replace(b"\0", b" ").decode("utf-8", "replace")
+            except OSError:
+                continue
+            if not any(name in command for name in ("prosody", "beam", "ejabberd")):
+                continue
+            for fd in fds:
+                try:
+                    target = os.readlink("/proc/%s/fd/%s" % (pid, fd))
+                except OSError:
+                    continue
+                if target.startswith("socket:[") and target[8:-1] in listening:
+                    holders.append(command)
+        self.assertEqual(holders, [])
+
+
 class ProsodyTests(ServerScenarios, unittest.TestCase):
     """
     The gateway in front of Prosody.
@@ -335,6 +379,43 @@ class ProsodyTests(ServerScenarios, unittest.TestCase):
                 % (len(gateway.factory.relays), peers.tcpSockets(port),
                    peers.tcpSockets(self.server.c2sPort))
             )
+
+
+    @inlineCallbacks
+    def test_floodSlowClient(self):
+        """
+        A client that stops reading while another floods it: the gateway
+        stops reading its server connection (nothing piles up in the
+        gateway), and once the client reads again, every message arrives.
+        """
+        gateway = yield self.gateway()
+        port = gateway.port.getHost().port
+        pool = reactor.getThreadPool()
+        slow = yield threads.deferToThreadPool(
+            reactor, pool, RawClient, "127.0.0.1", port, "/xmpp-websocket")
+        self.addCleanup(slow.close)
+        fast = yield threads.deferToThreadPool(
+            reactor, pool, RawClient, "127.0.0.1", port, "/xmpp-websocket", 65536)
+        self.addCleanup(fast.close)
+        jid = yield threads.deferToThreadPool(
+            reactor, pool, slow.login, "alice", PASSWORD, "slow")
+        yield threads.deferToThreadPool(reactor, pool, fast.login, "bob", PASSWORD, "fast")
+        [relay] = [r for r in gateway.factory.relays
+                   if r.transport.getPeer().port == slow.sock.getsockname()[1]]
+        count, body = 3000, "x" * 1000
+
+        def flood():
+            for i in range(count):
+                fast.send(("<message xmlns='jabber:client' to='%s' type='chat'><body>%d %s"
+                           "</body></message>" % (jid, i, body)).encode())
+
+        yield threads.deferToThreadPool(reactor, pool, flood)
+        yield waitFor(reactor, lambda: relay.upstreamReadingPaused, 20,
+                      "the gateway to stop reading from the server")
+        messages = yield threads.deferToThreadPool(reactor, pool, slow.read, count)
+        bodies = [m for m in messages if b"<body>" in m]
+        self.assertEqual(len(bodies), count)
+        self.assertIn(b"<body>%d " % (count - 1,), bodies[-1])
 
 
 class EjabberdTests(ServerScenarios, unittest.TestCase):

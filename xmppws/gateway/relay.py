@@ -277,6 +277,7 @@ class RelayConnection(Protocol):
     _upstreamPaused = False
     _finished = False
     _stripPlain = False
+    _flow = None
     _upFlow = None
     _upWatchdog = None
     _closer = None
@@ -298,6 +299,23 @@ class RelayConnection(Protocol):
     @property
     def framingName(self):
         return self.framing.name if self.framing is not None else "none"
+
+    @property
+    def clientReadingPaused(self):
+        """
+        C{True} while the gateway does not read from the client (the
+        server does not read, a rate limit, the upstream stream being set
+        up).
+        """
+        return bool(self._flow is not None and self._flow.paused)
+
+    @property
+    def upstreamReadingPaused(self):
+        """
+        C{True} while the gateway does not read from the server (the
+        client does not read).
+        """
+        return bool(self._upFlow is not None and self._upFlow.paused)
 
     # Starting
 
