@@ -393,6 +393,22 @@ class ChecksTests(RelayTestCase):
         self.assertEqual(messages[1], CLOSE)
         self.assertEqual(server.received, FOOTER)
 
+    def test_sharedCheckRecovers(self):
+        """
+        The clients' messages are checked by one parser: a client whose
+        message leaves it inside an element, or broken, does not affect
+        the next client's message.
+        """
+        bad, badServer = self.openClient()
+        good, goodServer = self.openClient()
+        bad.send(b"<message xmlns='jabber:client'><body>")
+        self.assertEqual(condition(bad.messages()[0]), "not-well-formed")
+        good.send(b"<presence xmlns='jabber:client'/>")
+        bad.send(b"<presence xmlns='jabber:client'/>")
+        self.harness.flush()
+        self.assertEqual(goodServer.received, b"<presence xmlns='jabber:client'/>")
+        self.assertEqual(badServer.received, FOOTER)
+
     def test_messageTooBig(self):
         """
         A message over the size limit gets C{policy-violation} and close

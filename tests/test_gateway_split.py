@@ -14,6 +14,7 @@ from twisted.trial import unittest
 
 from tests.gatewayhelpers import FakeServer, Harness, canonical, parseStandalone
 from xmppws._parser import ElementParser, FramingError
+from xmppws import _scanner
 from xmppws._scanner import ElementScanner
 from xmppws.gateway.upstream import StreamSplitter
 
@@ -274,6 +275,39 @@ class SplitterTests(unittest.TestCase):
             FramingError, splitter.feed, b"<message>" + b"x" * 200
         )
         self.assertEqual(error.condition, "policy-violation")
+
+    def test_parserRenewed(self):
+        """
+        The expat parser, which keeps every distinct name it has seen, is
+        replaced at an element boundary once it has read
+        C{RENEW_AFTER} bytes; in context mode too, between messages.
+        """
+        splitter = StreamSplitter(Recorder())
+        splitter.feed(HEADER)
+        first = splitter._scanner._parser
+        for i in range(2000):
+            splitter.feed(b"<message><x%d a%d='1'/></message>" % (i, i))
+        self.assertIsNot(splitter._scanner._parser, first)
+        scanner = ElementScanner(context=b"<w xmlns='jabber:client'>", standalone=True)
+        first = scanner._parser
+        for i in range(3000):
+            scanner.feed(b"<message><x%d a%d='1'/></message>" % (i, i))
+        self.assertIsNot(scanner._parser, first)
+        self.assertEqual(len(scanner.collected), 3000)
+
+    @_SETTINGS
+    @given(streams(), st.integers(1, 200))
+    def test_anyCutsRenewed(self, stream, renewAfter):
+        """
+        However often the parser is renewed, the elements come out the
+        same, with the namespaces of the stream header.
+        """
+        self.patch(_scanner, "RENEW_AFTER", renewAfter)
+        parts, footer, data, cuts = stream
+        events = split(data, cuts)
+        self.assertEqual([raw for kind, raw in events if kind == "element"], parts)
+        self.assertEqual(events[-1] == ("footer", None), footer)
+        self.assertEqual(len([kind for kind, _ in events if kind == "header"]), 1)
 
     @_SETTINGS
     @given(streams())

@@ -22,9 +22,11 @@ from xml.parsers import expat
 
 from xmppws._parser import FramingError, expatError, newExpatParser
 
-__all__ = ["ElementScanner", "Scanned", "StreamHeader"]
+__all__ = ["RENEW_AFTER", "ElementScanner", "Scanned", "StreamHeader"]
 
 _UNDEFINED_ENTITY = expat.errors.codes[expat.errors.XML_ERROR_UNDEFINED_ENTITY]
+_SLICE = 4096
+RENEW_AFTER = 64 * 1024
 
 # From the "<" of a start tag or end tag to its ">": a ">" inside a quoted
 # attribute value does not end it.  Only used on tags expat accepted.
@@ -115,6 +117,19 @@ class _Restart(Exception):
         self.offset = offset
 
 
+class _Renew(Exception):
+    """
+    Raised inside expat to go on with a new parser after the element just
+    reported.
+
+    @ivar offset: the stream offset where the new parser begins.
+    """
+
+    def __init__(self, offset):
+        Exception.__init__(self, offset)
+        self.offset = offset
+
+
 def _split(name):
     """
     Split an expat name with prefixes reported (C{'uri local prefix'}).
@@ -185,18 +200,59 @@ class ElementScanner:
         self._stopAfter = False
         self._stopped = False
         self._reporting = False
+        # Stream offset = expat's byte index + self._shift (a renewed
+        # parser starts over from 0, after a copy of the stream header).
+        self._shift = 0
+        self._parserFed = 0
+        self._priming = False
+        self._contextTag = context
+        self._parser = self._newParser()
+        if context is not None:
+            self._parser.Parse(context, False)
+
+    def _newParser(self):
         parser = newExpatParser()
         parser.namespace_prefixes = True
-        parser.buffer_text = True
+        # Text matters only between top-level elements (where only
+        # whitespace may be): the text handler is set there only, so text
+        # inside elements costs no call, and no text buffer is needed.
         parser.StartElementHandler = self._startElement
         parser.EndElementHandler = self._endElement
         parser.CharacterDataHandler = self._text
         parser.StartNamespaceDeclHandler = self._startNamespace
-        if trackPrefixes:
+        if self._track:
             parser.EndNamespaceDeclHandler = self._endNamespace
-        self._parser = parser
-        if context is not None:
-            self.feed(context)
+        return parser
+
+    def _renew(self):
+        """
+        Go on with a new expat parser, between two top-level elements.
+
+        expat keeps every distinct element and attribute name it has seen
+        for the life of a parser (in its DTD tables), so a peer sending
+        ever new names would grow it without bound: the parser is
+        replaced after L{RENEW_AFTER} bytes, at the next element boundary,
+        in the context of the same stream header (or context element).
+        """
+        self._parser = self._newParser()
+        self._parserFed = 0
+        self.depth = 0
+        if self._context:
+            self._parser.Parse(self._contextTag, False)
+            return
+        header = self.header.raw
+        self._shift = self._lastEnd - len(header)
+        self._priming = True
+        try:
+            self._parser.Parse(header, False)
+        finally:
+            self._priming = False
+
+    def _position(self):
+        """
+        The stream offset of the token expat is reporting.
+        """
+        return self._parser.CurrentByteIndex + self._shift
 
     def feed(self, data):
         """
@@ -209,36 +265,54 @@ class ElementScanner:
         """
         if self._stopped:
             return data
-        self._chunkStart = self._fed
+        chunkStart = self._chunkStart = self._fed
         self._fed += len(data)
         if not self._context:
             self._buffer = self._buffer + data if self._buffer else data
+        offset, size = 0, len(data)
         try:
-            self._parser.Parse(data, False)
+            while offset < size:
+                # expat keeps the buffer a large read made it grow for the
+                # life of the parser: it is fed in slices.
+                if offset == 0 and size <= _SLICE:
+                    piece = data
+                else:
+                    piece = data[offset : offset + _SLICE]
+                try:
+                    self._parser.Parse(piece, False)
+                except _Renew as renew:
+                    offset = renew.offset - chunkStart
+                    self._renew()
+                    continue
+                offset += len(piece)
+                self._parserFed += len(piece)
         except _Restart as restart:
             self._stopped = True
-            return data[max(0, restart.offset - self._chunkStart) :]
+            return data[max(0, restart.offset - chunkStart) :]
         except expat.ExpatError as e:
             if self._standalone and self.depth <= 1 and e.code == _UNDEFINED_ENTITY:
                 raise FramingError(
                     "not-well-formed", "A message must hold exactly one XML element."
                 ) from None
             raise expatError(e) from None
-        if not self._context:
-            if self.depth <= 1:
-                # Between elements: keep only what expat may not have
-                # reported yet (the end of the last element on).
-                if self._lastEnd > self._kept:
-                    self._buffer = self._buffer[self._lastEnd - self._kept :]
-                    self._kept = self._lastEnd
-                if not self._buffer[self._buffer.rfind(b">") + 1 :].strip():
-                    # Whitespace (keepalives) counts towards no element.
-                    self._boundary = self._fed
-            if self._maxElementSize and self._fed - self._boundary > self._maxElementSize:
-                raise FramingError(
-                    "policy-violation",
-                    "Elements are limited to %d bytes." % (self._maxElementSize,),
-                )
+        if self._context:
+            if self._parserFed > RENEW_AFTER and self.depth == 1:
+                self._renew()
+            return None
+        if self.depth <= 1:
+            # Between elements: keep only what expat may not have
+            # reported yet (the end of the last element on).
+            if self._lastEnd > self._kept:
+                self._buffer = self._buffer[self._lastEnd - self._kept :]
+                self._kept = self._lastEnd
+            if not self._buffer[self._buffer.rfind(b">") + 1 :].strip():
+                # Whitespace (keepalives) counts towards no element.
+                self._boundary = self._fed
+        if self._maxElementSize and self._fed - self._boundary > self._maxElementSize:
+            raise FramingError(
+                "policy-violation",
+                "Elements are limited to %d bytes." % (self._maxElementSize,),
+            )
         return None
 
     def restartAfter(self):
@@ -257,7 +331,8 @@ class ElementScanner:
     def _startNamespace(self, prefix, uri):
         depth = self.depth
         if depth == 0 and not self._context:
-            self._headerDeclarations[prefix] = uri or ""
+            if not self._priming:
+                self._headerDeclarations[prefix] = uri or ""
         elif depth >= 1:
             if self._track:
                 self._inner[prefix] = self._inner.get(prefix, 0) + 1
@@ -275,15 +350,16 @@ class ElementScanner:
         self.depth = depth + 1
         if depth >= 1:
             if depth == 1:
+                self._parser.CharacterDataHandler = None
                 self._root = (name, attrs)
                 if not self._context:
-                    self._start = self._parser.CurrentByteIndex
+                    self._start = self._position()
                 if self._track:
                     self._inherited = set()
             if self._track:
                 self._checkPrefixes(name, attrs)
-        elif not self._context:
-            index = self._parser.CurrentByteIndex
+        elif not self._context and not self._priming:
+            index = self._position()
             end = self._tagEnd(index)
             uri, local, prefix = _split(name)
             self.header = StreamHeader(
@@ -326,6 +402,7 @@ class ElementScanner:
                     )
                 self._receiver.streamEnded()
             return
+        self._parser.CharacterDataHandler = self._text
         rootName, attrs = self._root
         uri, local, prefix = _split(rootName)
         scanned = Scanned(
@@ -351,7 +428,7 @@ class ElementScanner:
             # Not an empty-element tag: the element ends with its end tag,
             # which starts where expat reports the end (for an empty one,
             # expat reports the end after the tag).
-            end = self._tagEnd(self._parser.CurrentByteIndex)
+            end = self._tagEnd(self._position())
         scanned.raw = self._buffer[self._start - kept : end - kept]
         self._boundary = self._lastEnd = end
         self._reporting = True
@@ -361,6 +438,8 @@ class ElementScanner:
             self._reporting = False
         if self._stopAfter:
             raise _Restart(end)
+        if self._parserFed > RENEW_AFTER:
+            raise _Renew(end)
 
     def _text(self, data):
         if self.depth <= 1 and data.strip():

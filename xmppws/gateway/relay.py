@@ -58,6 +58,7 @@ from xmppws.gateway.proxyprotocol import proxyHeader
 from xmppws.gateway.translate import (
     NS_SASL,
     ClientRFC7395,
+    MessageScanner,
     NS_SM,
     isStanza,
     parseTree,
@@ -118,6 +119,9 @@ class GatewayFactory(Factory):
     @ivar clock: the C{IReactorTime} every timer runs on.
     @ivar monitor: an L{xmppws._connections.ConnectionMonitor}, or
         L{None}.
+    @ivar messages: the L{MessageScanner} every RFC 7395 client's
+        messages are checked with.
+    @ivar relays: the open L{RelayConnection}s.
     @ivar insecureWebSocket: what to do with a client on a plain
         WebSocket that is neither on this machine nor behind a trusted
         TLS-terminating proxy: C{'refuse'} it (C{policy-violation}), or
@@ -188,6 +192,8 @@ class GatewayFactory(Factory):
         self.closeTimeout = closeTimeout
         self.stallTimeout = stallTimeout
         self.relays = set()
+        # One parser checks the messages of every RFC 7395 client.
+        self.messages = MessageScanner()
 
     def buildProtocol(self, addr):
         """
@@ -372,7 +378,7 @@ class RelayConnection(Protocol):
             return
         try:
             if self.framing is None:
-                self.framing = translatorFor(data, self)
+                self.framing = translatorFor(data, self, self.factory.messages)
             self.framing.dataReceived(data)
         except FramingError as e:
             self._clientBroken = True

@@ -34,6 +34,7 @@ from xmppws.gateway.igateway import IClientFraming
 __all__ = [
     "ClientLegacy",
     "ClientRFC7395",
+    "MessageScanner",
     "NS_CLIENT",
     "NS_SASL",
     "NS_SM",
@@ -155,14 +156,53 @@ def rewriteFeatures(features, stripPlain):
     return changed
 
 
-def translatorFor(data, receiver):
+class MessageScanner:
+    """
+    Check RFC 7395 messages, one at a time, for any number of clients.
+
+    Each RFC 7395 message is a standalone document, checked whole in one
+    call, so the messages of many clients can go through one expat parser
+    (inside a context element) without mixing: a gateway keeps one, not
+    one per client.  A message that leaves it anywhere but between
+    elements (any error) gets a fresh one for the next.
+    """
+
+    def __init__(self, namespace=NS_CLIENT):
+        self._context = b"<w xmlns=" + _quote(namespace) + b">"
+        self._scanner = None
+
+    def scan(self, body):
+        """
+        Check one message that must hold exactly one element.
+
+        @type body: L{bytes}
+        @rtype: L{xmppws._scanner.Scanned}
+        @raise FramingError: if it does not.
+        """
+        scanner = self._scanner
+        if scanner is None:
+            scanner = self._scanner = ElementScanner(context=self._context, standalone=True)
+        try:
+            scanner.feed(body)
+            collected = scanner.collected
+            if scanner.depth != 1 or len(collected) != 1:
+                raise FramingError("not-well-formed", _ONE)
+            return collected.pop()
+        except BaseException:
+            self._scanner = None
+            raise
+
+
+def translatorFor(data, receiver, messages=None):
     """
     The translator for a client, chosen from its first message.
 
+    @param messages: the L{MessageScanner} RFC 7395 clients share, or
+        L{None} for one of their own.
     @raise FramingError: if the message opens neither framing.
     """
     if detectFraming(data) is RFC7395Framing:
-        return ClientRFC7395(receiver)
+        return ClientRFC7395(receiver, messages=messages)
     return ClientLegacy(receiver)
 
 
@@ -254,6 +294,14 @@ class ClientRFC7395(_Translator):
 
     name = "rfc7395"
     _qname = b"stream:stream"
+
+    def __init__(self, receiver, namespace=NS_CLIENT, messages=None):
+        """
+        @param messages: the L{MessageScanner} to check messages with (one
+            a gateway's clients share), or L{None} for one of its own.
+        """
+        _Translator.__init__(self, receiver, namespace)
+        self._messages = messages or MessageScanner(namespace)
     _declarations = (
         b" xmlns='" + NS_CLIENT.encode("ascii") + b"' xmlns:stream='"
         + NS_STREAMS.encode("ascii") + b"'"
@@ -271,11 +319,7 @@ class ClientRFC7395(_Translator):
             return
         if stripped[:1] != b"<" or stripped[-1:] != b">":
             raise FramingError("not-well-formed", _ONE)
-        if self._scanner is None:
-            self._scanner = ElementScanner(
-                context=b"<w xmlns=" + _quote(self._namespace) + b">", standalone=True
-            )
-        element = self._one(stripped)
+        element = self._messages.scan(stripped)
         if element.uri == NS_FRAMING:
             if element.name == "open":
                 if not self.awaitingHeader:
