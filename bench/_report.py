@@ -164,9 +164,14 @@ def _gateway(results, summary):
         "prosodyCPUPerMessage": (prosody or {}).get("cpuAtReference"),
     }
     if out["gatewayCPUPerMessage"] is None:
-        out["rate"] = None
+        # No rate every target handled: the gateway's best step, against
+        # Prosody's step at the same rate if it ran one.
+        best = (results["targets"]["gateway"].get("throughput") or {}).get("best") or {}
+        out["rate"] = best.get("offered")
         out["gatewayCPUPerMessage"] = gateway.get("bestFrontCPUPerMessage")
         out["totalCPUPerMessage"] = gateway.get("bestCPUPerMessage")
+        theirs = _stepAt(results["targets"].get("prosody") or {}, out["rate"]) if out["rate"] else None
+        out["prosodyCPUPerMessage"] = theirs["serverCPUPerMessage"] if theirs else None
     parts = []
     if out["gatewayCPUPerMessage"] is not None:
         parts.append(
@@ -174,7 +179,7 @@ def _gateway(results, summary):
             "and out)%s; with Prosody behind it, %s us against %s us for Prosody's own "
             "WebSocket" % (
                 _fmt(out["gatewayCPUPerMessage"]),
-                " at %d messages/s" % out["rate"] if out["rate"] else " at its best rate",
+                " at %d messages/s" % out["rate"] if out["rate"] else "",
                 _fmt(out["totalCPUPerMessage"]), _fmt(out["prosodyCPUPerMessage"])))
     if out["maxRate"] is not None or out["prosodyMaxRate"] is not None:
         parts.append("it sustains %s messages/s at p99 < limit against %s for Prosody alone" % (
