@@ -1,7 +1,8 @@
 # -*- test-case-name: tests.test_tap -*-
 """
 C{twistd xmppws}: the command line (and configuration file) of the
-embedded XMPP over WebSocket service.
+embedded XMPP over WebSocket service, and of its gateway mode
+(C{--upstream}).
 
     twistd -n xmppws
     twistd -n xmppws --domain example.org --listen tcp:5280:interface=127.0.0.1 \\
@@ -354,7 +355,8 @@ class Options(usage.Options):
     synopsis = "[options]"
     longdesc = (
         "Run an XMPP server for browser clients (XMPP over WebSocket, RFC 7395) "
-        "and other XMPP clients (RFC 6120 over TCP). Listening options take "
+        "and other XMPP clients (RFC 6120 over TCP), or, with --upstream, a "
+        "WebSocket gateway to existing XMPP servers. Listening options take "
         "Twisted endpoint strings (tcp:, ssl:, unix:, systemd:) and may be "
         "repeated; 'none' turns a kind of listener off. Defaults listen on "
         "127.0.0.1 only. SIGHUP reloads TLS certificates; SIGTERM stops "
