@@ -11,10 +11,12 @@ import shutil
 
 __all__ = ["derive", "text", "plots", "publish"]
 
-ORDER = ("xmppws", "prosody", "ejabberd", "prosody-bosh", "ejabberd-bosh", "xmppws-bosh")
+ORDER = ("xmppws", "prosody", "gateway", "ejabberd", "prosody-bosh", "ejabberd-bosh",
+         "xmppws-bosh")
 COLOURS = {
     "xmppws": "#1f77b4",
     "prosody": "#2ca02c",
+    "gateway": "#9467bd",
     "ejabberd": "#d62728",
     "prosody-bosh": "#98df8a",
     "ejabberd-bosh": "#ff9896",
@@ -22,6 +24,7 @@ COLOURS = {
 LABELS = {
     "xmppws": "xmppws (WebSocket)",
     "prosody": "Prosody (WebSocket)",
+    "gateway": "gateway to Prosody",
     "ejabberd": "ejabberd (WebSocket)",
     "prosody-bosh": "Prosody (BOSH)",
     "ejabberd-bosh": "ejabberd (BOSH)",
@@ -72,6 +75,7 @@ def derive(results):
             s["bestPassed"] = "%d/%d" % (sum(1 for r in best["runs"] if r["ok"]), len(best["runs"]))
             s["bestP99"] = best["p99"]["median"] if best.get("p99") else None
             s["bestCPUPerMessage"] = (best.get("serverCPUPerMessage") or {}).get("median")
+            s["bestFrontCPUPerMessage"] = (best.get("frontCPUPerMessage") or {}).get("median")
             s["bestBytesPerMessage"] = (best.get("bytesPerMessage") or {}).get("median")
         for overload in tp.get("overload") or []:
             key = "overloadCommon" if overload.get("common") else "overload"
@@ -123,7 +127,11 @@ def derive(results):
         rate = common[-1]
         summary["referenceRate"] = rate
         for n in ws:
-            summary["targets"][n]["cpuAtReference"] = _stepAt(targets[n], rate)["serverCPUPerMessage"]
+            step = _stepAt(targets[n], rate)
+            summary["targets"][n]["cpuAtReference"] = step["serverCPUPerMessage"]
+            if step.get("frontCPUPerMessage") is not None:
+                summary["targets"][n]["frontCPUAtReference"] = step["frontCPUPerMessage"]
+    summary["gateway"] = _gateway(results, summary)
     summary["bosh"] = _boshClaim(results)
     disturbed = [s for s in steps if s.get("disturbed")]
     limited = [s for s in steps if s.get("generatorLimited")]
@@ -136,6 +144,48 @@ def derive(results):
     }
     results["summary"] = summary
     return summary
+
+
+def _gateway(results, summary):
+    """
+    The gateway against Prosody's own WebSocket: the cost the gateway adds
+    per message, and the rates each sustains.
+    """
+    gateway = summary["targets"].get("gateway")
+    prosody = summary["targets"].get("prosody")
+    if not gateway:
+        return None
+    out = {
+        "maxRate": gateway.get("maxRate"),
+        "prosodyMaxRate": (prosody or {}).get("maxRate"),
+        "rate": summary.get("referenceRate"),
+        "gatewayCPUPerMessage": gateway.get("frontCPUAtReference"),
+        "totalCPUPerMessage": gateway.get("cpuAtReference"),
+        "prosodyCPUPerMessage": (prosody or {}).get("cpuAtReference"),
+    }
+    if out["gatewayCPUPerMessage"] is None:
+        # No rate every target handled: the gateway's best step, against
+        # Prosody's step at the same rate if it ran one.
+        best = (results["targets"]["gateway"].get("throughput") or {}).get("best") or {}
+        out["rate"] = best.get("offered")
+        out["gatewayCPUPerMessage"] = gateway.get("bestFrontCPUPerMessage")
+        out["totalCPUPerMessage"] = gateway.get("bestCPUPerMessage")
+        theirs = _stepAt(results["targets"].get("prosody") or {}, out["rate"]) if out["rate"] else None
+        out["prosodyCPUPerMessage"] = theirs["serverCPUPerMessage"] if theirs else None
+    parts = []
+    if out["gatewayCPUPerMessage"] is not None:
+        parts.append(
+            "the gateway costs %s us of CPU per routed message (each crossing it twice, in "
+            "and out)%s; with Prosody behind it, %s us against %s us for Prosody's own "
+            "WebSocket" % (
+                _fmt(out["gatewayCPUPerMessage"]),
+                " at %d messages/s" % out["rate"] if out["rate"] else "",
+                _fmt(out["totalCPUPerMessage"]), _fmt(out["prosodyCPUPerMessage"])))
+    if out["maxRate"] is not None or out["prosodyMaxRate"] is not None:
+        parts.append("it sustains %s messages/s at p99 < limit against %s for Prosody alone" % (
+            _fmt(out["maxRate"], "%.0f"), _fmt(out["prosodyMaxRate"], "%.0f")))
+    out["verdict"] = "Gateway in front of Prosody: %s." % ("; ".join(parts) or "no figures")
+    return out
 
 
 def _boshClaim(results):
@@ -301,6 +351,9 @@ def text(results):
                  else ("not offered" if sess.get(m, {}).get("unsupported") else ""))
                 for m in mechs])
         out.append(_table(["target"] + mechs, rows))
+    if summary.get("gateway"):
+        out.append("")
+        out.append(summary["gateway"]["verdict"])
     for name, claim in summary.get("bosh", {}).items():
         out.append("")
         out.append("WebSocket against BOSH at %s msg/s" % claim["rate"])
@@ -577,6 +630,10 @@ def publish(path, root):
             rows.append(row)
         lines.append(_rstTable(["offered"] + [_label(n) for n in ws], rows))
         lines.append("")
+        if summary.get("gateway"):
+            lines.append(summary["gateway"]["verdict"] + "  (The gateway's server CPU above "
+                         "is the gateway's and Prosody's together.)")
+            lines.append("")
     mem = [n for n in _targets(results) if summary["targets"][n].get("memoryPerSession")]
     if mem:
         levels = sorted({k for n in mem for k in summary["targets"][n]["memoryPerSession"]}, key=int)

@@ -24,6 +24,10 @@ the others):
                 Prosody's) are repeated to show their spread;
     sessions    sessions set up (connect, SASL, bind, presence) and
                 closed, at a fixed concurrency, per SASL mechanism;
+                (the server "gateway" is C{twistd xmppws --upstream} in
+                front of Prosody, both on the server's CPUs, through the
+                same workloads; its CPU per message is given for the
+                gateway alone and with Prosody behind it);
     bosh        the throughput and session workloads again over Prosody's
                 BOSH (XEP-0124/0206), for the comparison with WebSocket.
 
@@ -66,7 +70,7 @@ import xmppload  # noqa: E402
 from tests import peers  # noqa: E402
 
 PASSWORD = "bench-password"
-SERVERS = ("prosody", "xmppws", "ejabberd")
+SERVERS = ("prosody", "xmppws", "ejabberd", "gateway")
 WORKLOADS = ("memory", "throughput", "sessions", "bosh")
 MECHANISMS = ("SCRAM-SHA-1", "SCRAM-SHA-256", "PLAIN")
 CLOCK = os.sysconf("SC_CLK_TCK")
@@ -124,17 +128,25 @@ class Meter:
     between two calls.
     """
 
-    def __init__(self, serverPid, generatorPids):
+    def __init__(self, serverPid, generatorPids, upstreamPids=()):
+        """
+        @param upstreamPids: servers behind the measured one (a gateway's
+            upstream): their CPU counts as the server's, and the measured
+            one's own is also given apart (C{frontCPU}).
+        """
         self.serverPid = serverPid
+        self.upstreamPids = list(upstreamPids)
         self.generatorPids = list(generatorPids) + [os.getpid()]
 
     def sample(self):
+        front = processCPU(self.serverPid) or 0.0
         return (
             time.monotonic(),
-            processCPU(self.serverPid) or 0.0,
+            front + sum(processCPU(p) or 0.0 for p in self.upstreamPids),
             sum(processCPU(p) or 0.0 for p in self.generatorPids),
             machineCPU(),
             os.getloadavg()[0],
+            front,
         )
 
     @staticmethod
@@ -146,6 +158,7 @@ class Meter:
         return {
             "wall": wall,
             "serverCPU": server,
+            "frontCPU": b[5] - a[5],
             "generatorCPU": generator,
             "otherCPUs": other / wall if wall > 0 else 0.0,
             "loadavg": b[4],
@@ -339,6 +352,8 @@ def throughputStep(run, generator, meter, rate, label=None):
         "p99": ms(percentile(ordered, 0.99)),
         "max": ms(ordered[-1] if ordered else None),
         "serverCPUPerMessage": (window["serverCPU"] / receivedWindow * 1e6) if receivedWindow else None,
+        "frontCPUPerMessage": (window["frontCPU"] / receivedWindow * 1e6)
+        if receivedWindow and meter.upstreamPids else None,
         "serverBusy": window["serverCPU"] / o.duration,
         "bytesPerMessage": (sum(r["bytesIn"] + r["bytesOut"] for r in results) / receivedWindow)
         if receivedWindow else None,
@@ -362,10 +377,13 @@ def throughputStep(run, generator, meter, rate, label=None):
     flags = [f for f in ("disturbed", "generatorLimited") if step[f]]
     run.say(
         "  %-8s offered %6d/s delivered %8.0f/s p50 %7.1f p99 %7.1f max %7.1f ms  "
-        "server %5.1f us/msg busy %3.0f%%  gen busy %3.0f%%  other %.2f CPU%s"
+        "server %5.1f us/msg%s busy %3.0f%%  gen busy %3.0f%%  other %.2f CPU%s"
         % (
             label or "step", rate, delivered, step["p50"] or 0, step["p99"] or 0, step["max"] or 0,
-            step["serverCPUPerMessage"] or 0, 100 * step["serverBusy"], 100 * generatorBusy,
+            step["serverCPUPerMessage"] or 0,
+            " (gateway %5.1f)" % step["frontCPUPerMessage"]
+            if step["frontCPUPerMessage"] is not None else "",
+            100 * step["serverBusy"], 100 * generatorBusy,
             step["otherCPUs"], (" [" + ", ".join(flags) + "]") if flags else "",
         )
     )
@@ -403,6 +421,7 @@ def summarise(runs):
         "p50": spread("p50"),
         "p99": spread("p99"),
         "serverCPUPerMessage": spread("serverCPUPerMessage"),
+        "frontCPUPerMessage": spread("frontCPUPerMessage"),
         "bytesPerMessage": spread("bytesPerMessage"),
         "ok": sum(1 for r in runs if r["ok"]) * 2 > len(runs),
         "disturbed": any(r["disturbed"] for r in runs),
@@ -521,6 +540,8 @@ def sessions(run, target, generator, meter, mechanisms=None):
             "setupP99": percentile(setupSorted, 0.99) * 1e3 if n else None,
             "closeP50": percentile(sorted(closing), 0.5) * 1e3 if n else None,
             "serverCPUPerSession": window["serverCPU"] / n * 1e3 if n else None,
+            "frontCPUPerSession": window["frontCPU"] / n * 1e3
+            if n and meter.upstreamPids else None,
             "bytesPerSession": sum(r["bytesIn"] + r["bytesOut"] for r in results) / n if n else None,
             "failed": sum(r["failed"] for r in results),
             "errors": sum((r["errors"] for r in results), [])[:3],
@@ -605,12 +626,78 @@ def memory(run, target, generator, meter):
 # Servers.
 
 
+class GatewayTarget:
+    """
+    C{twistd xmppws --upstream} in front of Prosody, started and stopped
+    together, both on the server's CPUs; the gateway relays to Prosody
+    with STARTTLS verified against Prosody's certificate, as it would in
+    production.  Seen by the workloads as one server: the gateway's
+    WebSocket URL, the gateway's process (C{pid}) and Prosody's behind it
+    (C{upstreamPids}).
+    """
+
+    name = "gateway"
+    boshURL = None
+
+    def __init__(self, directory, cpus=None, **upstreamOptions):
+        self.upstream = peers.Prosody(os.path.join(directory, "upstream"), tls=True, cpus=cpus,
+                                      **upstreamOptions)
+        self.domain = self.upstream.domain
+        self.gateway = peers.Gateway(
+            os.path.join(directory, "gateway"),
+            ["%s=tcp:host=127.0.0.1:port=%d:ca=%s" % (
+                self.domain, self.upstream.c2sPort, self.upstream.certPath)],
+            cpus=cpus,
+        )
+
+    def addUsers(self, usernames, password):
+        self.upstream.addUsers(usernames, password)
+
+    def start(self, timeout=peers.START_TIMEOUT):
+        self.upstream.start(timeout)
+        try:
+            self.gateway.start(timeout)
+        except BaseException:
+            self.upstream.stop()
+            raise
+        return self
+
+    def stop(self):
+        try:
+            self.gateway.stop()
+        finally:
+            self.upstream.stop()
+
+    @property
+    def process(self):
+        return self.gateway.process
+
+    @property
+    def pid(self):
+        return self.gateway.pid
+
+    @property
+    def upstreamPids(self):
+        return [self.upstream.pid]
+
+    @property
+    def webSocketURL(self):
+        return self.gateway.webSocketURL
+
+    def version(self):
+        return "%s to Prosody %s" % (self.gateway.version(), self.upstream.version())
+
+    def logTail(self, lines=40):
+        return self.gateway.logTail(lines) + "\n" + self.upstream.logTail(lines)
+
+
 def startServer(run, name, directory):
     """
     Start one server with the accounts every workload needs.
     """
     o = run.options
-    cls = {"xmppws": peers.Xmppws, "prosody": peers.Prosody, "ejabberd": peers.Ejabberd}[name]
+    cls = {"xmppws": peers.Xmppws, "prosody": peers.Prosody, "ejabberd": peers.Ejabberd,
+           "gateway": GatewayTarget}[name]
     server = cls(os.path.join(directory, name), cpus=run.serverCPUs)
     count = max([2 * o.pairs] + ([max(o.memory_levels)] if "memory" in o.workloads else []))
     users = ["u%d" % i for i in range(count)] + ["c%d" % i for i in range(o.session_users)]
@@ -657,7 +744,7 @@ def runServer(run, name, directory):
             run.checkTime("%s on %s" % (workload, name))
             generator = Generator("ws", server.webSocketURL, server.domain, o.workers,
                                   run.generatorCPUs, 120)
-            meter = Meter(server.pid, generator.pids)
+            meter = Meter(server.pid, generator.pids, getattr(server, "upstreamPids", ()))
             try:
                 run.say("%s: %s" % (name, workload))
                 if workload == "memory":
@@ -725,6 +812,7 @@ def runServer(run, name, directory):
 SHA256 = {
     "prosody": dict(passwordHash="SHA-256"),
     "ejabberd": dict(scramHash="sha256"),
+    "gateway": dict(passwordHash="SHA-256"),
 }
 
 
@@ -734,7 +822,7 @@ def sha256Sessions(run, name, directory, entry):
     (SHA-1 by default): on a second instance configured for SHA-256.
     """
     o = run.options
-    cls = {"prosody": peers.Prosody, "ejabberd": peers.Ejabberd}[name]
+    cls = {"prosody": peers.Prosody, "ejabberd": peers.Ejabberd, "gateway": GatewayTarget}[name]
     server = cls(os.path.join(directory, name + "-sha256"), cpus=run.serverCPUs, **SHA256[name])
     try:
         server.addUsers(["c%d" % i for i in range(o.session_users)], PASSWORD)
@@ -744,7 +832,9 @@ def sha256Sessions(run, name, directory, entry):
         generator = Generator("ws", server.webSocketURL, server.domain, o.workers,
                               run.generatorCPUs, 120)
         try:
-            result = sessions(run, entry, generator, Meter(server.pid, generator.pids),
+            result = sessions(run, entry, generator,
+                              Meter(server.pid, generator.pids,
+                                    getattr(server, "upstreamPids", ())),
                               ["SCRAM-SHA-256"])
         finally:
             generator.close()
@@ -801,6 +891,7 @@ def environment(run):
             "twisted": twisted.__version__,
             "autobahn": autobahn.__version__,
             "prosody": peers.debianVersion("prosody"),
+            "gateway": "twistd xmppws --upstream (this revision) to Prosody",
             "ejabberd": peers.debianVersion("ejabberd"),
             "erlang": peers.debianVersion("erlang-base"),
             "lua": peers.debianVersion("lua5.4"),

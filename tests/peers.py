@@ -51,6 +51,7 @@ import time
 
 __all__ = [
     "Ejabberd",
+    "Gateway",
     "startEpmd",
     "stopEpmd",
     "PeerError",
@@ -60,6 +61,7 @@ __all__ = [
     "freePort",
     "running",
     "scramKeys",
+    "tcpSockets",
 ]
 
 INTERFACE = "127.0.0.1"
@@ -109,11 +111,14 @@ def available(name):
     """
     Whether a server can be started here.
 
-    @param name: C{'xmppws'}, C{'prosody'} or C{'ejabberd'}.
+    @param name: C{'xmppws'}, C{'prosody'}, C{'ejabberd'} or C{'gateway'}
+        (C{twistd xmppws --upstream} in front of Prosody).
     @return: L{None} if it can, else why not.
     """
     if name == "xmppws":
         return None
+    if name == "gateway":
+        return available("prosody")
     if name == "prosody":
         return None if shutil.which("prosody") else "prosody is not installed"
     if name == "ejabberd":
@@ -516,6 +521,88 @@ class Xmppws(Peer):
             pass
 
 
+class Gateway(Xmppws):
+    """
+    C{twistd -n xmppws} in gateway mode: no domain of its own, its
+    WebSocket clients relayed to C{upstreams}; every limit that could
+    throttle a benchmark off.
+
+    @ivar upstreams: the C{--upstream} values.
+    """
+
+    name = "gateway"
+
+    def __init__(self, directory, upstreams, extraArgs=(), **kwargs):
+        """
+        @param upstreams: C{--upstream} values (C{DOMAIN=ENDPOINT}).
+        """
+        super().__init__(directory, extraArgs=extraArgs, **kwargs)
+        self.upstreams = list(upstreams)
+
+    def _ports(self):
+        return [self.httpPort]
+
+    def addUsers(self, usernames, password):
+        raise PeerError("a gateway has no accounts: add them to its upstream")
+
+    def _launch(self):
+        env = dict(os.environ)
+        env["PYTHONPATH"] = ROOT + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
+        env["XMPPWS_PEER_LOG"] = self.logPath
+        command = list(self.profile or []) + [
+            sys.executable, "-c",
+            "import sys; sys.argv[0] = 'twistd'; "
+            "from twisted.scripts.twistd import run; run()",
+            "-n", "--pidfile", "", "--logger", "tests.peers.warningLogObserver",
+            "xmppws",
+            "--data-dir", self.dataDir,
+            "--listen", "tcp:%d:interface=%s:backlog=%d" % (self.httpPort, INTERFACE, BACKLOG),
+            "--stanza-rate", "0",
+            "--byte-rate", "0",
+            "--max-connections", "1000000",
+            "--max-connections-per-ip", "1000000",
+            "--idle-timeout", "0",
+            "--open-timeout", "0",
+            "--ping-interval", "0",
+            "--shutdown-timeout", "5",
+        ]
+        for upstream in self.upstreams:
+            command += ["--upstream", upstream]
+        self._spawn(command + self.extraArgs, env=env)
+
+
+def tcpSockets(port, interface=INTERFACE):
+    """
+    The TCP sockets of this machine (both ends of loopback connections)
+    that connect to or from C{port}, by state: C{'ESTABLISHED'},
+    C{'CLOSE_WAIT'}, C{'FIN_WAIT1'}... (C{LISTEN} and C{TIME_WAIT} left
+    out: neither holds a peer).
+
+    @return: a L{dict} of state name to count.
+    """
+    states = {
+        "01": "ESTABLISHED", "02": "SYN_SENT", "03": "SYN_RECV", "04": "FIN_WAIT1",
+        "05": "FIN_WAIT2", "07": "CLOSE", "08": "CLOSE_WAIT", "09": "LAST_ACK",
+        "0B": "CLOSING",
+    }
+    counts = {}
+    for path in ("/proc/net/tcp", "/proc/net/tcp6"):
+        try:
+            with open(path) as f:
+                lines = f.readlines()[1:]
+        except OSError:
+            continue
+        for line in lines:
+            fields = line.split()
+            local, remote, state = fields[1], fields[2], fields[3]
+            name = states.get(state)
+            if name is None:
+                continue
+            if int(local.rsplit(":", 1)[1], 16) == port or int(remote.rsplit(":", 1)[1], 16) == port:
+                counts[name] = counts.get(name, 0) + 1
+    return counts
+
+
 def warningLogObserver():
     """
     A twistd log observer (C{--logger tests.peers.warningLogObserver})
@@ -576,10 +663,18 @@ class Prosody(Peer):
     package = "prosody"
     boshPath = "/http-bind"
 
-    def __init__(self, directory, passwordHash="SHA-1", extraConfig="", **kwargs):
+    def __init__(self, directory, passwordHash="SHA-1", extraConfig="", modules=(),
+                 directTLSPort=None, **kwargs):
+        """
+        @param modules: more modules to enable (such as C{'smacks'}).
+        @param directTLSPort: also serve clients with direct TLS
+            (XEP-0368) on this port (needs C{tls}); C{True} for a free one.
+        """
         super().__init__(directory, **kwargs)
         self.passwordHash = passwordHash
         self.extraConfig = extraConfig
+        self.modules = list(modules)
+        self.directTLSPort = freePort() if directTLSPort is True else directTLSPort
         self.dataDir = os.path.join(self.directory, "data")
         os.makedirs(self.dataDir, exist_ok=True)
         self.configPath = os.path.join(self.directory, "prosody.cfg.lua")
@@ -602,6 +697,27 @@ class Prosody(Peer):
             with open(os.path.join(accounts, _prosodyEncode(name) + ".dat"), "wb") as f:
                 f.write(record)
 
+    def addRoster(self, username, contacts):
+        """
+        Give C{username} a roster holding each of C{contacts} (user names
+        on the same domain) with a mutual subscription; call before
+        L{start}.
+        """
+        lines = ["return {", "\t[false] = { [\"version\"] = 1; };"]
+        for contact in contacts:
+            lines.append(
+                "\t[%s] = { [\"subscription\"] = \"both\"; [\"groups\"] = { }; "
+                "[\"name\"] = %s; };" % (_lua("%s@%s" % (contact, self.domain)), _lua(contact))
+            )
+        lines.append("};")
+        rosters = os.path.join(self.dataDir, _prosodyEncode(self.domain), "roster")
+        os.makedirs(rosters, exist_ok=True)
+        with open(os.path.join(rosters, _prosodyEncode(username) + ".dat"), "w") as f:
+            f.write("\n".join(lines) + "\n")
+
+    def _ports(self):
+        return super()._ports() + ([self.directTLSPort] if self.directTLSPort else [])
+
     def _config(self):
         lines = [
             "-- generated by tests/peers.py",
@@ -612,7 +728,10 @@ class Prosody(Peer):
             "admins = { }",
             "certificates = %s" % _lua(os.path.join(self.directory, "tls")),
             "modules_enabled = { \"roster\"; \"saslauth\"; \"disco\"; \"ping\"; "
-            "\"bosh\"; \"websocket\";%s }" % (" \"tls\";" if self.tls else ""),
+            "\"bosh\"; \"websocket\";%s%s }" % (
+                " \"tls\";" if self.tls else "",
+                "".join(" %s;" % _lua(m) for m in self.modules),
+            ),
             "modules_disabled = { \"s2s\"; \"offline\"; }",
             "authentication = \"internal_hashed\"",
             "password_hash = %s" % _lua(self.passwordHash),
@@ -620,7 +739,8 @@ class Prosody(Peer):
             "storage = \"internal\"",
             "c2s_ports = { %d }" % self.c2sPort,
             "c2s_interfaces = { %s }" % _lua(INTERFACE),
-            "c2s_direct_tls_ports = { }",
+            "c2s_direct_tls_ports = { %s }" % (self.directTLSPort or ""),
+            "c2s_direct_tls_interfaces = { %s }" % _lua(INTERFACE),
             "s2s_ports = { }",
             "component_ports = { }",
             "http_ports = { %d }" % self.httpPort,
@@ -749,7 +869,7 @@ class Ejabberd(Peer):
 
     def __init__(self, directory, nodeName="ejabberd@localhost", cookie=None,
                  distPort=None, epmdPort=None, scramHash="sha", proxyProtocol=False,
-                 extraConfig="", **kwargs):
+                 extraConfig="", proxyPort=None, streamManagement=False, **kwargs):
         """
         @param nodeName: the Erlang node name; nodes of one cluster need
             different ones (C{'a@localhost'}, C{'b@localhost'}).
@@ -763,6 +883,9 @@ class Ejabberd(Peer):
             C{'sha256'}: the one SCRAM variant it stores and offers.
         @param proxyProtocol: accept the PROXY protocol on the c2s port.
         @param extraConfig: YAML appended to the generated configuration.
+        @param proxyPort: a second c2s port that requires the PROXY protocol
+            (C{True} for a free one), the first staying plain.
+        @param streamManagement: enable XEP-0198 (C{mod_stream_mgmt}).
         """
         super().__init__(directory, **kwargs)
         self.nodeName = nodeName
@@ -771,6 +894,8 @@ class Ejabberd(Peer):
         self.distPort = None if epmdPort else (distPort or freePort())
         self.scramHash = scramHash
         self.proxyProtocol = proxyProtocol
+        self.proxyPort = freePort() if proxyPort is True else proxyPort
+        self.streamManagement = streamManagement
         self.extraConfig = extraConfig
         self.configPath = os.path.join(self.directory, "ejabberd.yml")
         self.ctlConfigPath = os.path.join(self.directory, "ejabberdctl.cfg")
@@ -796,6 +921,10 @@ class Ejabberd(Peer):
             "    starttls_required: false",
         ]
         if self.proxyProtocol:
+            c2s.append("    use_proxy_protocol: true")
+        if self.proxyPort:
+            c2s += [line.replace("port: %d" % self.c2sPort, "port: %d" % self.proxyPort)
+                    for line in c2s if "use_proxy_protocol" not in line]
             c2s.append("    use_proxy_protocol: true")
         config = [
             "# generated by tests/peers.py",
@@ -835,6 +964,7 @@ class Ejabberd(Peer):
             "  mod_disco: {}",
             "  mod_ping: {}",
             "  mod_roster: {}",
+        ] + (["  mod_stream_mgmt: {}"] if self.streamManagement else []) + [
             self.extraConfig,
         ]
         with open(self.configPath, "w") as f:
@@ -884,6 +1014,22 @@ class Ejabberd(Peer):
             stdin=subprocess.DEVNULL,
         )
 
+    def _ports(self):
+        return super()._ports() + ([self.proxyPort] if self.proxyPort else [])
+
+    def ctl(self, *args, timeout=120):
+        """
+        Run C{ejabberdctl} against this node.
+
+        @return: its output (standard output and error).
+        @raise PeerError: if it fails.
+        """
+        result = self._ctl(*args, timeout=timeout)
+        output = (result.stdout + result.stderr).decode("utf-8", "replace")
+        if result.returncode != 0:
+            raise self._error("ejabberdctl %s failed: %s" % (" ".join(args), output))
+        return output
+
     def _launch(self):
         self._spawn(self._ctl("foreground", timeout=None))
 
@@ -901,19 +1047,22 @@ class Ejabberd(Peer):
         super().start(timeout)
         if self._pendingUsers:
             users, self._pendingUsers = self._pendingUsers, []
-            for usernames, password in users:
-                self.addUsers(usernames, password)
+            for usernames, password, contacts in users:
+                self.addUsers(usernames, password, contacts)
         return self
 
-    def addUsers(self, usernames, password):
+    def addUsers(self, usernames, password, contacts=False):
         """
         Create accounts in bulk with one C{ejabberdctl import_piefxis} of
         a XEP-0227 file holding precomputed SCRAM keys; before L{start},
         they are created as it starts.
+
+        @param contacts: give each user every other one of C{usernames} in
+            its roster, with a mutual subscription.
         """
         usernames = list(usernames)
         if self.process is None:
-            self._pendingUsers.append((usernames, password))
+            self._pendingUsers.append((usernames, password, contacts))
             return
         hashName = {"sha": "sha1", "sha256": "sha256", "sha512": "sha512"}[self.scramHash]
         stored, server = scramKeys(password, hashName)
@@ -933,7 +1082,16 @@ class Ejabberd(Peer):
             f.write("<?xml version='1.0' encoding='UTF-8'?>\n"
                     "<server-data xmlns='urn:xmpp:pie:0'>\n<host jid='%s'>\n" % self.domain)
             for name in usernames:
-                f.write("<user name='%s' password='%s'/>\n" % (name, secret))
+                if not contacts:
+                    f.write("<user name='%s' password='%s'/>\n" % (name, secret))
+                    continue
+                f.write("<user name='%s' password='%s'><query xmlns='jabber:iq:roster'>"
+                        % (name, secret))
+                for other in usernames:
+                    if other != name:
+                        f.write("<item jid='%s@%s' name='%s' subscription='both'/>"
+                                % (other, self.domain, other))
+                f.write("</query></user>\n")
             f.write("</host>\n</server-data>\n")
         self._handOver()
         result = self._ctl("import_piefxis", path, timeout=60 + len(usernames) / 100)

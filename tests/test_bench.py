@@ -21,7 +21,7 @@ sys.path.insert(0, os.path.join(ROOT, "bench"))
 
 import xmppload  # noqa: E402
 
-SERVERS = ("xmppws", "prosody", "ejabberd")
+SERVERS = ("xmppws", "prosody", "ejabberd", "gateway")
 
 
 class ScramClientTests(TestCase):
@@ -85,7 +85,8 @@ class FrameTests(TestCase):
 
 class SmokeTests(TestCase):
     """
-    C{bench/xmpp_bench.py --smoke} against the servers that start here.
+    C{bench/xmpp_bench.py --smoke} against the servers that start here,
+    and the gateway in front of Prosody.
     """
 
     def test_smoke(self):
@@ -130,8 +131,14 @@ class SmokeTests(TestCase):
             levels = target["memory"]["levels"]
             self.assertEqual([level["sessions"] for level in levels], [10], name)
             self.assertGreater(levels[0]["rss"], 0)
+        if "gateway" in servers:
+            # The gateway's own cost per message, apart from Prosody's.
+            for step in results["targets"]["gateway"]["throughput"]["steps"]:
+                self.assertIsNotNone(step["frontCPUPerMessage"])
+            self.assertIn("Gateway in front of Prosody", output)
         for name in servers:
-            # Prosody and ejabberd get an instance storing SHA-256 keys.
+            # Prosody, ejabberd and the gateway's Prosody get an instance
+            # storing SHA-256 keys.
             self.assertGreater(
                 results["targets"][name]["sessions"]["mechanisms"]["SCRAM-SHA-256"]["sessions"],
                 0, name)

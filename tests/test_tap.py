@@ -375,11 +375,12 @@ class ServiceOptionTests(OptionsMixin, unittest.TestCase):
 
     def test_upstream(self):
         """
-        C{--upstream} is checked, then refused as not available yet.
+        C{--upstream} is checked and turns gateway mode on (more in
+        L{tests.test_gateway_config}).
         """
         self.assertRefused("DOMAIN=ENDPOINT", "--upstream", "example.org")
-        message = self.assertRefused("--upstream", "--upstream", "example.org=tcp:xmpp.example.org:5222")
-        self.assertIn("not available yet", message)
+        settings = self.parse("--upstream", "example.org=tcp:xmpp.example.org:5222")
+        self.assertEqual([route.domain for route in settings.upstreams], ["example.org"])
 
 
 class LimitOptionTests(OptionsMixin, unittest.TestCase):

@@ -43,6 +43,7 @@ __all__ = [
     "RFC7395Framing",
     "StreamFraming",
     "detectFraming",
+    "messageBody",
     "scanElement",
     "streamErrorElement",
 ]
@@ -93,6 +94,23 @@ def _refuseDoctype(data):
         raise FramingError(
             "restricted-xml", "Document type declarations are not allowed in XMPP."
         )
+
+
+def messageBody(data, lenient=False):
+    """
+    The XML of a WebSocket message without what may precede its element
+    (a byte order mark, an XML declaration), checked for a document type
+    declaration: what a relay writes on as it came.
+
+    @type data: L{bytes}
+    @param lenient: also remove a declaration after whitespace (draft-00).
+    @rtype: L{bytes}
+    @raise FramingError: for a malformed XML declaration, or a document
+        type declaration.
+    """
+    body = _stripDeclaration(_withoutBOM(data), lenient)
+    _refuseDoctype(body)
+    return body
 
 
 def _attribute(value):

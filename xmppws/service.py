@@ -11,6 +11,12 @@ The tree: one L{Site} per C{--listen} endpoint (WebSocket, XEP-0156
 discovery, landing page), one plain XMPP client listener per C{--c2s}
 endpoint, one metrics L{Site} per C{--metrics} endpoint.
 
+In gateway mode (L{Settings.upstreams}), the WebSocket clients of the
+relayed domains are relayed to their servers (L{xmppws.gateway}); the
+embedded server runs only when domains are also served locally
+(L{Settings.domains}), and the first message of each WebSocket decides
+which of the two carries it.
+
 Stopping (SIGTERM, SIGINT) stops accepting, closes every stream with the
 C{system-shutdown} stream error (or, in RFC 7395 framing, a C{<close/>}
 naming the C{see-other-uri} if one is configured), waits up to
@@ -43,6 +49,9 @@ from xmppws.c2s.server import ServerConfig, XMPPServer
 from xmppws.c2s.storage import Storage
 from xmppws.chatpage import ChatPage
 from xmppws.connection import ConnectionFactory
+from xmppws.gateway.dispatch import DispatchFactory
+from xmppws.gateway.relay import GatewayFactory
+from xmppws.gateway.routes import Router
 from xmppws.limits import ConnectionLimiter, Limits
 from xmppws.logs import formatAddress
 from xmppws.metrics import Metrics, MetricsResource
@@ -106,6 +115,13 @@ class Settings:
     @ivar databaseRunner: the L{xmppws.c2s.asyncdb.IRunner} of the
         asynchronous databases (the rooms); if L{None}, a L{ThreadRunner},
         or an L{InlineRunner} on a reactor without threads (a test clock).
+    @ivar upstreams: the L{xmppws.gateway.routes.UpstreamRoute}s of the
+        relayed domains (gateway mode), in the order given.
+    @ivar upstreamTimeout: seconds one upstream server may take from
+        connecting to its features after TLS.
+    @ivar insecureWebSocket: what the gateway does with a relayed client
+        on a plain WebSocket from another machine: C{'refuse'} or
+        C{'strip-plain'}.
     """
 
     domains = ("localhost",)
@@ -138,6 +154,9 @@ class Settings:
     converseDir = None
     converseURL = None
     databaseRunner = None
+    upstreams = ()
+    upstreamTimeout = 10.0
+    insecureWebSocket = "refuse"
 
     def __init__(self, **values):
         for name, value in values.items():
@@ -147,7 +166,8 @@ class Settings:
         if self.limits is None:
             self.limits = Limits()
         if self.muc == "default":
-            self.muc = MUCSettings("conference." + list(self.domains)[0])
+            domains = list(self.domains)
+            self.muc = MUCSettings("conference." + domains[0]) if domains else None
 
 
 @implementer(IStreamServerEndpoint)
@@ -231,14 +251,18 @@ class XMPPService(MultiService):
     The embedded XMPP server and its listeners.
 
     @ivar settings: the L{Settings}.
-    @ivar storage: the L{Storage}.
-    @ivar server: the L{XMPPServer}.
+    @ivar storage: the L{Storage}, or L{None} when no domain is served
+        locally (gateway mode only).
+    @ivar server: the L{XMPPServer}, or L{None} likewise.
     @ivar muc: the group chat service (L{xmppws.muc.service.MUCService})
         or L{None}.
+    @ivar gateway: the L{GatewayFactory} relaying the C{--upstream}
+        domains, or L{None}.
     @ivar monitor: the L{ConnectionMonitor}.
     @ivar metrics: the L{Metrics}.
     @ivar connectionFactory: the L{ConnectionFactory} of every client
-        connection, WebSocket and TCP: one set of policies for both.
+        connection, WebSocket and TCP, to the embedded server: one set of
+        policies for both (L{None} without it).
     @ivar webSocketFactory: the L{XMPPWebSocketServerFactory} behind every
         C{--listen} port.
     @ivar c2sFactory: the L{StreamCarrierFactory} behind every C{--c2s}
@@ -270,25 +294,10 @@ class XMPPService(MultiService):
         self.addresses = {"web": [], "c2s": [], "metrics": [], "component": []}
         limits = settings.limits
 
-        self.storage = Storage.inDirectory(settings.dataDir)
-        self.server = XMPPServer(
-            self.storage,
-            ServerConfig(
-                domains=settings.domains,
-                plain=settings.plain,
-                anonymous=settings.anonymous,
-                registration=settings.registration,
-                requireEncryption=settings.requireEncryption,
-                smTimeout=settings.smTimeout,
-                throttle=settings.throttle,
-                quotas=settings.quotas,
-                registrationInterval=settings.registrationInterval,
-            ),
-            reactor=reactor,
-            tlsOptions=settings.certificate,
-        )
-        installModules(self.server)
-        self.muc = self._groupChat(settings, reactor)
+        self.storage = self.server = self.muc = None
+        if settings.domains:
+            self._buildServer()
+            self.muc = self._groupChat(settings, reactor)
 
         self.monitor = ConnectionMonitor(
             ConnectionLimiter(limits.maxConnections, limits.maxConnectionsPerIP)
@@ -300,14 +309,19 @@ class XMPPService(MultiService):
         )
         self.monitor.metrics = self.metrics
 
-        self.connectionFactory = ConnectionFactory(
-            self.server.streamFactory(),
-            reactor,
-            monitor=self.monitor,
-            **limits.connectionPolicies(),
-        )
+        self.connectionFactory = self.gateway = None
+        if self.server is not None:
+            self.connectionFactory = ConnectionFactory(
+                self.server.streamFactory(),
+                reactor,
+                monitor=self.monitor,
+                **limits.connectionPolicies(),
+            )
+        webSocketHandlers = self.connectionFactory
+        if settings.upstreams:
+            webSocketHandlers = self._buildGateway()
         self.webSocketFactory = XMPPWebSocketServerFactory(
-            connectionFactory=self.connectionFactory,
+            connectionFactory=webSocketHandlers,
             reactor=reactor,
             allowedOrigins=settings.origins,
             trustedProxies=settings.trustedProxies,
@@ -315,7 +329,9 @@ class XMPPService(MultiService):
             handshakeTimeout=limits.handshakeTimeout,
             monitor=self.monitor,
         )
-        self.c2sFactory = StreamCarrierFactory(self.connectionFactory, self.monitor)
+        self.c2sFactory = None
+        if self.connectionFactory is not None:
+            self.c2sFactory = StreamCarrierFactory(self.connectionFactory, self.monitor)
 
         extra = []
         if settings.metricsPath:
@@ -325,11 +341,11 @@ class XMPPService(MultiService):
             root = buildRoot(
                 XMPPWebSocketResource(self.webSocketFactory),
                 settings.path,
-                self.server.config.domains,
+                self.domains,
                 publicURLs=settings.publicURLs,
                 trustedProxies=self.webSocketFactory.trustedProxies,
                 c2sPorts=self._c2sPorts,
-                registration=settings.registration,
+                registration=settings.registration and self.server is not None,
                 extra=extra,
                 chat=chat,
                 mucDomain=self.muc.domain if self.muc is not None else None,
@@ -375,17 +391,93 @@ class XMPPService(MultiService):
         """
         if not settings.chatPath:
             return None
+        domains = self.domains
+        if not domains:
+            return None
         page = ChatPage(
-            self.server.defaultDomain,
+            domains[0],
             settings.path,
             mucDomain=self.muc.domain if self.muc is not None else None,
             publicURLs=settings.publicURLs,
             trustedProxies=self.webSocketFactory.trustedProxies,
             converseDir=settings.converseDir,
             converseURL=settings.converseURL,
-            registration=settings.registration,
+            registration=settings.registration and self.server is not None,
         )
         return (settings.chatPath, page)
+
+    def _buildServer(self):
+        """
+        The embedded server, for the domains served locally.
+        """
+        settings = self.settings
+        reactor = self.reactor
+        self.storage = Storage.inDirectory(settings.dataDir)
+        self.server = XMPPServer(
+            self.storage,
+            ServerConfig(
+                domains=settings.domains,
+                plain=settings.plain,
+                anonymous=settings.anonymous,
+                registration=settings.registration,
+                requireEncryption=settings.requireEncryption,
+                smTimeout=settings.smTimeout,
+                throttle=settings.throttle,
+                quotas=settings.quotas,
+                registrationInterval=settings.registrationInterval,
+            ),
+            reactor=reactor,
+            tlsOptions=settings.certificate,
+        )
+        installModules(self.server)
+
+    def _buildGateway(self):
+        """
+        The relay of the C{--upstream} domains.
+
+        @return: the factory of WebSocket handlers: the relay's, or one
+            that dispatches between the relay and the embedded server.
+        """
+        settings = self.settings
+        limits = settings.limits
+        local = self.server.config.domains if self.server is not None else ()
+        self.gateway = GatewayFactory(
+            Router(settings.upstreams, local),
+            self.reactor,
+            monitor=self.monitor,
+            upstreamTimeout=settings.upstreamTimeout,
+            insecureWebSocket=settings.insecureWebSocket,
+            **limits.connectionPolicies(),
+        )
+        for route in self.gateway.router.insecureRoutes():
+            self.log.warn(
+                "Relaying {domain} to {upstream} INSECURELY ({insecure}): for tests only",
+                domain=route.domain,
+                upstream=route.description,
+                insecure=route.insecure,
+            )
+        if self.connectionFactory is None:
+            return self.gateway
+        return DispatchFactory(
+            self.gateway.router,
+            self.gateway,
+            self.connectionFactory,
+            self.reactor,
+            openTimeout=limits.openTimeout,
+        )
+
+    @property
+    def domains(self):
+        """
+        Every domain this service answers for: served locally first, then
+        relayed.
+        """
+        local = list(self.server.config.domains) if self.server is not None else []
+        relayed = [
+            d for d in (self.gateway.router.domains if self.gateway is not None else [])
+            if d not in local
+        ]
+        return local + relayed
 
     def _addListener(self, endpoint, factory, what, description, kind):
         announced = _AnnouncedEndpoint(endpoint, what, description, self.addresses[kind])
@@ -413,11 +505,17 @@ class XMPPService(MultiService):
             L{exitOnListenFailure} is set (under C{twistd}, so that the
             operator reads a line rather than a traceback).
         """
-        self.log.info(
-            "xmppws serving {domains} from {dataDir}",
-            domains=", ".join(self.server.config.domains),
-            dataDir=self.settings.dataDir,
-        )
+        if self.server is not None:
+            self.log.info(
+                "xmppws serving {domains} from {dataDir}",
+                domains=", ".join(self.server.config.domains),
+                dataDir=self.settings.dataDir,
+            )
+        if self.gateway is not None:
+            self.log.info(
+                "xmppws relaying {domains} to their servers (gateway mode)",
+                domains=", ".join(self.gateway.router.domains),
+            )
         try:
             MultiService.privilegedStartService(self)
         except ListenFailed as e:
@@ -545,6 +643,8 @@ class XMPPService(MultiService):
         return d
 
     def _endSessions(self):
+        if self.server is None:
+            return
         for resources in list(self.server.sessions.values()):
             for session in list(resources.values()):
                 try:

@@ -1,7 +1,8 @@
 # -*- test-case-name: tests.test_tap -*-
 """
 C{twistd xmppws}: the command line (and configuration file) of the
-embedded XMPP over WebSocket service.
+embedded XMPP over WebSocket service, and of its gateway mode
+(C{--upstream}).
 
     twistd -n xmppws
     twistd -n xmppws --domain example.org --listen tcp:5280:interface=127.0.0.1 \\
@@ -24,6 +25,8 @@ from xmppws.c2s.quotas import Quotas
 from xmppws.c2s.throttle import ThrottlePolicy
 from xmppws.chatpage import checkConverseDir
 from xmppws.config import FLAG, LIST, VALUE, ConfigError, loadConfig
+from xmppws.gateway.relay import INSECURE_REFUSE, INSECURE_STRIP_PLAIN
+from xmppws.gateway.routes import Router, parseUpstream
 from xmppws.limits import Limits
 from xmppws.muc.settings import MUCSettings
 
@@ -296,6 +299,19 @@ _VALUES = [
         "URL of Converse.js's dist files for the chat page instead, such as "
         "https://cdn.conversejs.org/14.0.0/dist/",
     ),
+    (
+        "upstream-timeout",
+        "10",
+        "Gateway mode: seconds one upstream server may take from connecting to "
+        "its stream features after TLS, before the next one is tried.",
+    ),
+    (
+        "insecure-websocket",
+        INSECURE_REFUSE,
+        "Gateway mode: what to do with a client on a plain ws:// WebSocket that "
+        "is neither on this machine nor behind a trusted TLS proxy: 'refuse' it "
+        "(policy-violation), or 'strip-plain' (SASL PLAIN is not offered to it).",
+    ),
 ]
 
 # name, default when not given, for the repeatable options.
@@ -390,7 +406,8 @@ class Options(usage.Options):
     synopsis = "[options]"
     longdesc = (
         "Run an XMPP server for browser clients (XMPP over WebSocket, RFC 7395) "
-        "and other XMPP clients (RFC 6120 over TCP). Listening options take "
+        "and other XMPP clients (RFC 6120 over TCP), or, with --upstream, a "
+        "WebSocket gateway to existing XMPP servers. Listening options take "
         "Twisted endpoint strings (tcp:, ssl:, unix:, systemd:) and may be "
         "repeated; 'none' turns a kind of listener off. Defaults listen on "
         "127.0.0.1 only. SIGHUP reloads TLS certificates; SIGTERM stops "
@@ -410,6 +427,7 @@ class Options(usage.Options):
             "tls-cert": usage.CompleteFiles("*.pem"),
             "plain": usage.CompleteList(["encrypted", "loopback", "always"]),
             "chat-converse-dir": usage.CompleteDirs(),
+            "insecure-websocket": usage.CompleteList([INSECURE_REFUSE, INSECURE_STRIP_PLAIN]),
         }
     )
 
@@ -479,8 +497,13 @@ class Options(usage.Options):
 
     def opt_upstream(self, route):
         """
-        Gateway mode: relay DOMAIN to an existing XMPP server,
-        DOMAIN=ENDPOINT (repeatable; not available yet)
+        Gateway mode: relay the WebSocket clients of DOMAIN to an existing
+        XMPP server, DOMAIN=ENDPOINT with a client endpoint string such as
+        example.org=tcp:host=10.0.0.5:port=5222 (options: tls=direct,
+        ca=FILE, proxy=v1|v2, insecure=no-verify|no-tls), or DOMAIN=srv
+        for its _xmpp-client._tcp SRV records (repeatable; several for one
+        domain are tried in turn). Without --domain, no domain is served
+        locally.
         """
         self["upstream"].append(route)
 
@@ -573,7 +596,15 @@ class Options(usage.Options):
         merged = {}
         for name, default, _ in _VALUES:
             merged[name] = self._choose(name, self[name], fileSettings, default)
-        for name, default in _LISTS.items():
+        # In gateway mode, only the domains given are served locally, and
+        # plain XMPP clients are served only when some are.
+        gateway = bool(self["upstream"] or fileSettings.get("upstream"))
+        for name in sorted(_LISTS, key=lambda name: name != "domain"):
+            default = _LISTS[name]
+            if gateway and name == "domain":
+                default = []
+            if gateway and name == "c2s" and not merged["domain"]:
+                default = []
             merged[name] = self._choose(name, self[name] or None, fileSettings, list(default))
         for name in _FLAGS:
             merged[name] = bool(self._choose(name, self[name], fileSettings, False))
@@ -597,10 +628,9 @@ class Options(usage.Options):
     def _settings(self):
         from xmppws.service import Settings
 
-        if self["upstream"]:
-            self._checkUpstream()
         limits = self._limits()
         domains = self._domains()
+        upstreams = self._upstreams(domains)
         path = self._path("path", self["path"])
         metricsPath = None
         if self["metrics-path"] is not None:
@@ -625,13 +655,30 @@ class Options(usage.Options):
             _handshake.parseNetworks(self["trusted-proxy"])
         except ValueError as e:
             self._fail("trusted-proxy", str(e))
-        self._checkDataDir()
+        if domains:
+            self._checkDataDir()
+        upstreamTimeout = self._number("upstream-timeout", float, 0.001)
+        if self["insecure-websocket"] not in (INSECURE_REFUSE, INSECURE_STRIP_PLAIN):
+            self._fail(
+                "insecure-websocket",
+                "must be %r or %r, not %r"
+                % (INSECURE_REFUSE, INSECURE_STRIP_PLAIN, self["insecure-websocket"]),
+            )
 
         certificates = {}
         certificate = self._certificate()
         listen = self._endpoints("listen", certificates, certificate)
         c2s = self._endpoints("c2s", certificates, certificate)
         metrics = self._endpoints("metrics", certificates, certificate)
+        if not domains:
+            if c2s:
+                self._fail(
+                    "c2s",
+                    "needs a --domain served locally: gateway mode relays WebSocket "
+                    "clients only (TCP clients connect to their server directly)",
+                )
+            if not listen:
+                self._fail("listen", "is 'none': the gateway would relay nothing")
         if not listen and not c2s:
             raise usage.UsageError("--listen and --c2s are both 'none': nothing would be served")
         if metricsPath is not None and not listen:
@@ -642,6 +689,8 @@ class Options(usage.Options):
                 "needs --tls-key and --tls-cert, or no TCP client could log in",
             )
         components = self._endpoints("component", certificates, certificate)
+        if components and not domains:
+            self._fail("component", "needs a --domain served locally")
         if components and not self["component-secret"]:
             self._fail("component", "needs --component-secret")
         muc = self._muc(domains)
@@ -679,6 +728,9 @@ class Options(usage.Options):
             chatPath=chatPath,
             converseDir=converseDir,
             converseURL=converseURL,
+            upstreams=upstreams,
+            upstreamTimeout=upstreamTimeout,
+            insecureWebSocket=self["insecure-websocket"],
         )
 
     def _muc(self, domains):
@@ -687,6 +739,11 @@ class Options(usage.Options):
         """
         name = self["muc-domain"]
         if name is not None and name.strip().lower() == "none":
+            return None
+        if not domains:
+            # Gateway only: group chat is the upstream server's business.
+            if name is not None:
+                self._fail("muc-domain", "needs a --domain served locally")
             return None
         if name is None:
             name = "conference." + domains[0]
@@ -882,20 +939,22 @@ class Options(usage.Options):
             endpoints.append((description, endpoint))
         return endpoints
 
-    def _checkUpstream(self):
-        for route in self["upstream"]:
-            domain, sep, endpoint = route.partition("=")
-            if not sep or not domain or not endpoint:
-                self._fail("upstream", "%r is not DOMAIN=ENDPOINT" % (route,))
+    def _upstreams(self, domains):
+        """
+        The gateway's routes, checked: each a domain and an endpoint, no
+        domain both relayed and served locally.
+        """
+        routes = []
+        for text in self["upstream"]:
             try:
-                jids.prepDomainpart(domain)
-                clientFromString(self._getReactor(), endpoint)
-            except (ValueError, TypeError, KeyError) as e:
-                self._fail("upstream", "%r: %s" % (route, e))
-        self._fail(
-            "upstream",
-            "gateway mode is not available yet; this version runs the embedded server only",
-        )
+                routes.append(parseUpstream(self._getReactor(), text))
+            except ValueError as e:
+                self._fail("upstream", str(e))
+        try:
+            Router(routes, domains)
+        except ValueError as e:
+            self._fail("upstream", "%s (drop it from --domain or --upstream)" % (e,))
+        return routes
 
 
 # usage.Options shows a docstring's line breaks and indentation as they are.

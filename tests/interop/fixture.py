@@ -403,7 +403,7 @@ def runNode(reactor, script, config, timeout=90, env=None, logPath=None):
     return finished.addCallback(keepLog)
 
 
-def recordResult(client, transport, framing, run, result=None):
+def recordResult(client, transport, framing, run, result=None, via=None):
     """
     Keep the outcome of one client on one transport and framing for the
     generated matrix.
@@ -412,6 +412,8 @@ def recordResult(client, transport, framing, run, result=None):
         a failure of every step.
     @param result: what to store instead of the result the script printed.
     @type result: L{dict}
+    @param via: the route the client took when it was not the embedded
+        server (such as C{'gateway to Prosody 0.12.3'}), or L{None}.
     @return: the stored record.
     @rtype: L{dict}
     """
@@ -432,7 +434,11 @@ def recordResult(client, transport, framing, run, result=None):
             ),
         }
     )
+    if via:
+        record["via"] = via
     RESULTS.makedirs(ignoreExistingDirectory=True)
     name = "%s--%s--%s.json" % (client, transport, framing)
+    if via:
+        name = name[: -len(".json")] + "--%s.json" % (via.split(" ", 1)[0],)
     RESULTS.child(name).setContent(json.dumps(record, indent=2, sort_keys=True).encode("utf-8"))
     return record

@@ -89,10 +89,12 @@ The outcome of the last run of ``tests.test_clients``,
 ``tests.test_browser`` and ``tests.test_browser_chat`` (see
 :doc:`interop`): each client library, and Converse.js in Chromium (on a
 test page, and on the served chat page), against the embedded server, per
-transport and framing.  *pass* means the step worked in every run of that
-row (once per SASL mechanism, or per user of the chat page), **FAIL** that
-it failed in at least one, and a dash that the client does not do it or
-the row's test does not try it.
+transport and framing; rows naming a gateway
+(``tests.test_gateway_interop``) ran through the gateway in front of that
+server (see :doc:`gateway`).  *pass* means the step worked in every run of
+that row (once per SASL mechanism, or per user of the chat page), **FAIL**
+that it failed in at least one, and a dash that the client does not do it
+or the row's test does not try it.
 """
 
 
@@ -118,6 +120,7 @@ def load(directory):
         rank = CLIENT_ORDER.index(client) if client in CLIENT_ORDER else len(CLIENT_ORDER)
         transport = record.get("transport", "")
         return (
+            bool(record.get("via")),
             rank,
             client,
             record.get("framing") != "rfc7395",
@@ -208,7 +211,8 @@ def render(records):
     notes = []
     for record in records:
         row = [
-            record.get("client", "?"),
+            record.get("client", "?")
+            + (" (%s)" % (record["via"],) if record.get("via") else ""),
             "``%s://`` %s"
             % (
                 record.get("transport", "?"),
@@ -223,7 +227,7 @@ def render(records):
                 notes.append(
                     "%s over ``%s://`` (%s), %s%s: ``%s``"
                     % (
-                        record.get("client"),
+                        row[0],
                         record.get("transport"),
                         FRAMING_NAMES.get(record.get("framing"), record.get("framing")),
                         title,
