@@ -55,6 +55,21 @@ class BatchedTimerTests(unittest.TestCase):
         clock.advance(5.1)
         self.assertTrue(client.transport.disconnecting)
 
+    def test_closingHandshakeTimerCancelledWithConnection(self):
+        """
+        Autobahn leaves the closing handshake timer running when the TCP
+        connection is lost first; the carrier cancels it, so that nothing
+        of a closed connection stays referenced by the reactor.
+        """
+        clock = Clock()
+        client = WebSocketTestClient(self, clock=clock)
+        client.open()
+        client.connection.closeStream()
+        self.assertIsNotNone(client.protocol.closeHandshakeTimeoutCall)
+        client.lose()
+        self.assertEqual(clock.getDelayedCalls(), [])
+        self.assertIsNone(client.protocol.closeHandshakeTimeoutCall)
+
 
 class CloseCodeTests(unittest.TestCase):
     """

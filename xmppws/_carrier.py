@@ -374,6 +374,13 @@ class CarrierCallbacks:
         super().dropConnection(abort)
 
     def onClose(self, wasClean, code, reason):
+        # Autobahn cancels its other timers when the connection is lost,
+        # not the closing handshake's: a peer gone before it answered our
+        # close frame would keep this protocol referenced for that long.
+        call = self.closeHandshakeTimeoutCall
+        if call is not None:
+            self.closeHandshakeTimeoutCall = None
+            call.cancel()
         carrier = self.carrier
         if carrier is not None:
             carrier.closed(wasClean, code)

@@ -16,13 +16,40 @@ declarations and undefined entities, comments, processing instructions)
 C{domish} would have let through.
 """
 
+import re
 from xml.parsers import expat
 
 from twisted.words.xish.domish import Element
 
-__all__ = ["ElementParser", "FramingError", "MessageParser", "expatError", "newExpatParser"]
+__all__ = [
+    "ElementParser",
+    "FramingError",
+    "MessageParser",
+    "RENEW_AFTER",
+    "SLICE",
+    "TAG_END",
+    "expatError",
+    "newExpatParser",
+]
 
 _UNDEFINED_ENTITY = expat.errors.codes[expat.errors.XML_ERROR_UNDEFINED_ENTITY]
+
+# A stream parser is replaced by a fresh one, between two top-level
+# elements, once it has read this many bytes: expat keeps every distinct
+# element and attribute name it has seen (in its DTD tables) for its whole
+# life (some 340 bytes for an element with a new name and a new attribute
+# name), so a peer sending ever new names would otherwise grow it for as
+# long as the stream lasts.
+RENEW_AFTER = 16 * 1024
+
+# expat copies what it is given into its own buffer, which keeps the size
+# the largest call made it: a stream is fed in slices no larger than this.
+SLICE = 4096
+
+# From the "<" of a tag to the ">" that ends it: a ">" inside a quoted
+# attribute value does not.  Written so that it fails in linear time on a
+# tag not yet complete.
+TAG_END = re.compile(rb"""[^'">]*(?:(?:'[^']*'|"[^"]*")[^'">]*)*>""")
 
 
 class FramingError(Exception):
@@ -92,6 +119,10 @@ def newExpatParser():
     parser.EntityDeclHandler = _refuseEntity
     parser.ProcessingInstructionHandler = _refusePI
     parser.CommentHandler = _refuseComment
+    if hasattr(parser, "SetReparseDeferralEnabled"):
+        # expat 2.6 may hold back a large token until more bytes come;
+        # an XMPP peer waits for the answer to the stanza it just sent.
+        parser.SetReparseDeferralEnabled(False)
     return parser
 
 
@@ -106,13 +137,29 @@ class ElementParser:
     C{streamEnded()}; with a context, neither is reported and closing the
     context is an error.
 
+    Reading a stream, the expat parser underneath is replaced by a fresh
+    one every L{RENEW_AFTER} bytes or so, between two top-level elements,
+    primed with a copy of the stream header (so that the namespaces it
+    declares hold): what expat keeps for its life (every name it has seen,
+    a buffer as large as the largest token) stays bounded however long
+    the stream lasts.  Nobody can tell: the elements are the same.
+
     @ivar collected: completed top-level elements not yet taken, when
         collecting.
     @ivar depth: elements open now, the stream root or context included.
+    @ivar renewals: how many times the expat parser was replaced.
     """
 
+    renewals = 0
+
     def __init__(
-        self, receiver=None, context=None, maxElementSize=0, collect=False, standalone=False
+        self,
+        receiver=None,
+        context=None,
+        maxElementSize=0,
+        collect=False,
+        standalone=False,
+        renewAfter=RENEW_AFTER,
     ):
         """
         @param receiver: has C{streamStarted(root)}, C{elementReceived(element)}
@@ -128,6 +175,8 @@ class ElementParser:
         @param standalone: read each element as a standalone document
             would be (RFC 7395): outside it, an entity reference is a
             syntax error, not an undefined entity.
+        @param renewAfter: reading a stream, replace the expat parser after
+            this many bytes (at the next element boundary), or 0 never.
         """
         self._receiver = receiver
         self._maxElementSize = maxElementSize
@@ -135,6 +184,7 @@ class ElementParser:
         self._emit = self.collected.append if collect else receiver.elementReceived
         self._context = context is not None
         self._standalone = standalone
+        self._renewAfter = 0 if self._context else renewAfter
         self.depth = 0
         self._current = None
         self._defaults = [""]
@@ -142,7 +192,24 @@ class ElementParser:
         self._fed = 0
         self._boundary = 0
         self._stopped = False
+        # Stop at the next token (a restart, or a renewal), raising
+        # _Restart with its stream offset.
+        self._interrupt = False
+        # Stream offset = expat's byte index + self._base: a renewed expat
+        # parser counts from the copy of the header it was primed with.
+        self._base = 0
+        self._piece = b""
         self._chunkStart = 0
+        self._parserFed = 0
+        self._priming = False
+        # The stream header's start tag, as it came.
+        self._header = None
+        # Reading a stream: the bytes from the last "<" fed on (where the
+        # next token starts at the earliest), from stream offset
+        # self._tailStart up to the piece being parsed; empty when that
+        # token is complete and only whitespace followed.
+        self._tail = []
+        self._tailStart = 0
         self._parser = self._newExpat()
         if context is not None:
             self.feed(context)
@@ -166,22 +233,23 @@ class ElementParser:
             it stopped at (they belong to a new stream).
         @raise FramingError: for input that must end the stream.
         """
-        self._chunkStart = self._fed
-        self._fed += len(data)
-        try:
-            self._parser.Parse(data, False)
-        except _Restart as restart:
-            return data[restart.offset - self._chunkStart :]
-        except expat.ExpatError as e:
-            if self._stopped:
-                return data[self._parser.ErrorByteIndex - self._chunkStart :]
-            if self._standalone and self.depth <= 1 and e.code == _UNDEFINED_ENTITY:
-                raise FramingError(
-                    "not-well-formed", "A message must hold exactly one XML element."
-                ) from None
-            raise expatError(e) from None
-        if self.depth <= 1 and not data[data.rfind(b">") + 1 :].strip():
-            # Between elements, with nothing of the next one buffered:
+        start = self._fed
+        size = len(data)
+        self._fed = start + size
+        if self._context:
+            return self._parse(data, start)
+        if size <= SLICE:
+            rest = self._parse(data, start)
+        else:
+            rest = None
+            for offset in range(0, size, SLICE):
+                rest = self._parse(data[offset : offset + SLICE], start + offset)
+                if rest is not None:
+                    return rest + data[offset + SLICE :]
+        if rest is not None:
+            return rest
+        if self.depth <= 1 and self._settled():
+            # Between elements, with nothing of the next one fed:
             # whitespace (keepalives) counts towards no element.
             self._boundary = self._fed
         if self._maxElementSize and self._fed - self._boundary > self._maxElementSize:
@@ -191,18 +259,110 @@ class ElementParser:
             )
         return None
 
+    def _parse(self, piece, start):
+        """
+        Parse one piece of the input, which begins at stream offset
+        C{start}.
+
+        @return: L{None}, or after L{stop} the bytes from the token it
+            stopped at to the end of the piece.
+        """
+        while True:
+            self._piece = piece
+            self._chunkStart = start
+            try:
+                self._parser.Parse(piece, False)
+            except _Restart as restart:
+                rest = self._since(restart.offset, piece, start)
+                if self._stopped:
+                    return rest
+                self._renew(restart.offset)
+                piece, start = rest, restart.offset
+                continue
+            except expat.ExpatError as e:
+                if self._stopped:
+                    return self._since(self._parser.ErrorByteIndex + self._base, piece, start)
+                if self._standalone and self.depth <= 1 and e.code == _UNDEFINED_ENTITY:
+                    raise FramingError(
+                        "not-well-formed", "A message must hold exactly one XML element."
+                    ) from None
+                raise expatError(e) from None
+            self._parserFed += len(piece)
+            if not self._context:
+                index = piece.rfind(b"<")
+                if index >= 0:
+                    self._tail = [piece[index:]]
+                    self._tailStart = start + index
+                elif self._tail:
+                    self._tail.append(piece)
+                else:
+                    self._tailStart = start + len(piece)
+            return None
+
+    def _settled(self):
+        """
+        Whether the last token fed is complete, with only whitespace after
+        it: nothing of the next one has come.
+        """
+        tail = self._tail
+        if not tail:
+            return True
+        if len(tail) > 1:
+            tail[:] = [b"".join(tail)]
+        last = tail[0]
+        match = TAG_END.match(last)
+        if match is None or last[match.end() :].strip():
+            return False
+        self._tail = []
+        self._tailStart = self._fed
+        return True
+
+    def _since(self, offset, piece, start):
+        """
+        The stream's bytes from C{offset} to the end of C{piece}.
+        """
+        if offset >= start:
+            return piece[offset - start :]
+        if offset < self._tailStart:
+            # The bytes were parsed before the stream was stopped, as part
+            # of the stream being stopped.
+            raise FramingError(
+                "bad-format", "The new stream began before the server restarted it."
+            )
+        return b"".join(self._tail)[offset - self._tailStart :] + piece
+
+    def _renew(self, offset):
+        """
+        Go on with a fresh expat parser from stream offset C{offset}, a
+        top-level element boundary.
+        """
+        header = self._header
+        self._parser = self._newExpat()
+        self._base = offset - len(header)
+        self._parserFed = 0
+        self.depth = 0
+        self._defaults = [""]
+        self._prefixes = {}
+        self._interrupt = False
+        self._priming = True
+        try:
+            self._parser.Parse(header, False)
+        finally:
+            self._priming = False
+        self.renewals += 1
+
     def stop(self):
         """
         Stop at the next token: the stream restarts (after STARTTLS or
         SASL), and what follows is for a new parser.
         """
-        self._stopped = True
+        self._stopped = self._interrupt = True
 
     # expat handlers
 
     def _start(self, name, attrs):
-        if self._stopped:
-            raise _Restart(self._parser.CurrentByteIndex)
+        if self._interrupt:
+            raise _Restart(self._parser.CurrentByteIndex + self._base)
         depth = self.depth
         self.depth = depth + 1
         if depth == 0 and self._context:
@@ -228,9 +388,19 @@ class ElementParser:
             self._current = element
         elif depth == 1:
             self._current = element
-        else:
-            self._boundary = self._fed
-            self._receiver.streamStarted(element)
+        elif not self._priming:
+            self._streamStarted(element)
+
+    def _streamStarted(self, root):
+        """
+        The stream header: keep its start tag (to prime a renewed expat
+        parser with) and report it.
+        """
+        offset = self._parser.CurrentByteIndex + self._base
+        since = self._since(offset, self._piece, self._chunkStart)
+        self._header = since[: TAG_END.match(since).end()]
+        self._boundary = self._fed
+        self._receiver.streamStarted(root)
 
     def _end(self, name):
         depth = self.depth = self.depth - 1
@@ -238,8 +408,15 @@ class ElementParser:
             self._current = self._current.parent
         elif depth == 1:
             element, self._current = self._current, None
-            self._boundary = self._parser.CurrentByteIndex
+            self._boundary = self._parser.CurrentByteIndex + self._base
             self._emit(element)
+            if (
+                self._renewAfter
+                and self._parserFed > self._renewAfter
+                and not self._interrupt
+                and self._header is not None
+            ):
+                self._interrupt = True
         elif self._context:
             self._contextClosed()
         else:
@@ -261,8 +438,8 @@ class ElementParser:
             )
 
     def _startNamespace(self, prefix, uri):
-        if self._stopped:
-            raise _Restart(self._parser.CurrentByteIndex)
+        if self._interrupt:
+            raise _Restart(self._parser.CurrentByteIndex + self._base)
         if prefix is None:
             self._defaults.append(uri or "")
         else:

@@ -17,20 +17,20 @@ were cut into reads, or a run of WebSocket messages inside a synthetic
 context element, as L{xmppws._parser.ElementParser} does.
 """
 
-import re
 from xml.parsers import expat
 
-from xmppws._parser import FramingError, expatError, newExpatParser
+from xmppws._parser import (
+    RENEW_AFTER,
+    SLICE as _SLICE,
+    TAG_END as _TAG_END,
+    FramingError,
+    expatError,
+    newExpatParser,
+)
 
 __all__ = ["RENEW_AFTER", "ElementScanner", "Scanned", "StreamHeader"]
 
 _UNDEFINED_ENTITY = expat.errors.codes[expat.errors.XML_ERROR_UNDEFINED_ENTITY]
-_SLICE = 4096
-RENEW_AFTER = 64 * 1024
-
-# From the "<" of a start tag or end tag to its ">": a ">" inside a quoted
-# attribute value does not end it.  Only used on tags expat accepted.
-_TAG_END = re.compile(rb"""(?:[^'">]+|'[^']*'|"[^"]*")*>""")
 
 
 class StreamHeader:

@@ -141,6 +141,10 @@ class DomainDispatch(Protocol):
         if self.handler is not None:
             self.handler.bytesReceived(count)
 
+    def readDone(self):
+        if self.handler is not None:
+            self.handler.readDone()
+
     def messageRefused(self, code, text):
         handler = self.handler
         if handler is None:

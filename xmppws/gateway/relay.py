@@ -390,6 +390,12 @@ class RelayConnection(Protocol):
             )
             self._clientError(e.condition, e.text)
 
+    def readDone(self):
+        """
+        Nothing to release at the end of a read: the message scanners
+        renew their own expat parsers.
+        """
+
     def messageRefused(self, code, text):
         self._clientBroken = True
         if code == CLOSE_MESSAGE_TOO_BIG:
