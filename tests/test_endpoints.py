@@ -99,7 +99,7 @@ class ServerStringTests(unittest.TestCase):
         self.assertEqual((port, interface), (5280, "127.0.0.1"))
         self.assertIsInstance(factory, XMPPWebSocketServerFactory)
         self.assertIs(factory.xmlStreamFactory, streams)
-        self.assertEqual(factory.connectionFactory.openTimeout, 5)
+        self.assertEqual(factory.connectionFactory.policies.openTimeout, 5)
         self.assertEqual(factory.path, "/xmpp-websocket")
 
     def test_policies(self):
@@ -113,7 +113,7 @@ class ServerStringTests(unittest.TestCase):
         )
         self.successResultOf(endpoint.listen(echoStreamFactory()))
         [(_, factory, _, _)] = self.reactor.tcpServers
-        connections = factory.connectionFactory
+        connections = factory.connectionFactory.policies
         self.assertEqual(
             (
                 connections.stanzaRate, connections.stanzaBurst, connections.byteRate,
@@ -123,7 +123,7 @@ class ServerStringTests(unittest.TestCase):
         )
         plain = self.parse("xmppws:tcp\\:5281")
         self.successResultOf(plain.listen(echoStreamFactory()))
-        connections = self.reactor.tcpServers[1][1].connectionFactory
+        connections = self.reactor.tcpServers[1][1].connectionFactory.policies
         self.assertEqual((connections.stanzaRate, connections.byteRate), (0, 0))
         self.assertRaises(ValueError, self.parse, "xmppws:tcp\\:5280:byteRate=-1")
 

@@ -52,10 +52,9 @@ from xmppws.iwebsocket import (
     IMessageHandler,
     IXMPPTransport,
 )
-from xmppws.flow import FlowControl
 from xmppws.logs import formatAddress
 from xmppws.output import StreamOutput
-from xmppws.policies import ReadThrottle, Watchdog
+from xmppws.policies import ClientPolicies
 
 __all__ = [
     "CLOSE_INTERNAL_ERROR",
@@ -99,8 +98,6 @@ class ConnectionFactory(Factory):
     (or makes), hosting a stream from C{xmlStreamFactory}, with one set of
     policies for WebSocket and TCP alike.
 
-    A timeout, interval or rate of 0 turns that policy off.
-
     @ivar xmlStreamFactory: builds one C{XmlStream} per connection.
     @ivar clock: the C{IReactorTime} every timer runs on.
     @ivar contentNamespace: the stream's content namespace, or L{None} for
@@ -112,6 +109,8 @@ class ConnectionFactory(Factory):
     @ivar framing: on the client side, the framing class to speak.
     @ivar monitor: an L{xmppws._connections.ConnectionMonitor}, or
         L{None}.
+    @ivar policies: the L{xmppws.policies.ClientPolicies} every connection
+        is held to.
     """
 
     protocol = None
@@ -126,35 +125,11 @@ class ConnectionFactory(Factory):
         initiating=False,
         framing=RFC7395Framing,
         monitor=None,
-        openTimeout=30,
-        idleTimeout=0,
-        pingInterval=0,
-        pingTimeout=10,
-        stanzaRate=0,
-        stanzaBurst=100,
-        byteRate=0,
-        byteBurst=512 * 1024,
-        maxElementSize=256 * 1024,
-        closeTimeout=5,
-        stallTimeout=60,
+        **policies,
     ):
         """
-        @param openTimeout: seconds from connecting to the peer's stream
-            header.
-        @param idleTimeout: seconds without a byte from the peer.
-        @param pingInterval: seconds of silence before checking the peer.
-        @param pingTimeout: seconds to wait for the answer.
-        @param stanzaRate: top-level elements a second a peer may send on
-            average; beyond it, reading from it pauses.
-        @param stanzaBurst: elements that may come at once.
-        @param byteRate: bytes a second, likewise.
-        @param byteBurst: bytes that may come at once.
-        @param maxElementSize: bytes one top-level element may take on TCP
-            (a WebSocket carrier limits its messages itself).
-        @param closeTimeout: seconds to wait on TCP for the peer to close
-            its stream after this side closed its own.
-        @param stallTimeout: seconds a peer may leave what is written to
-            it unread (while others wait for it) before it is dropped.
+        @param policies: the keyword arguments of
+            L{xmppws.policies.ClientPolicies}: its limits and timers.
         """
         self.xmlStreamFactory = xmlStreamFactory
         self.clock = clock
@@ -163,17 +138,7 @@ class ConnectionFactory(Factory):
         self.initiating = initiating
         self.framing = framing
         self.monitor = monitor
-        self.openTimeout = openTimeout
-        self.idleTimeout = idleTimeout
-        self.pingInterval = pingInterval
-        self.pingTimeout = pingTimeout
-        self.stanzaRate = stanzaRate
-        self.stanzaBurst = stanzaBurst
-        self.byteRate = byteRate
-        self.byteBurst = byteBurst
-        self.maxElementSize = maxElementSize
-        self.closeTimeout = closeTimeout
-        self.stallTimeout = stallTimeout
+        self.policies = ClientPolicies(**policies)
 
     def buildProtocol(self, addr):
         """
@@ -291,26 +256,8 @@ class XmlStreamConnection(Protocol):
         self._startedAt = time.monotonic()
         if ITLSTransport.providedBy(carrier):
             directlyProvides(self, ITLSTransport)
-        self._throttle = ReadThrottle(
-            factory.clock,
-            lambda: self._flow.pause("rate"),
-            lambda: self._flow.resume("rate"),
-            stanzaRate=factory.stanzaRate,
-            stanzaBurst=factory.stanzaBurst,
-            byteRate=factory.byteRate,
-            byteBurst=factory.byteBurst,
-        )
-        self._watchdog = Watchdog(
-            factory.clock,
-            self._timedOut,
-            self._ping,
-            openTimeout=factory.openTimeout,
-            idleTimeout=factory.idleTimeout,
-            pingInterval=factory.pingInterval,
-            pingTimeout=factory.pingTimeout,
-        )
-        self._flow = FlowControl(
-            factory.clock, carrier, self._watchdog, factory.stallTimeout, self._stalled
+        self._throttle, self._watchdog, self._flow = factory.policies.attach(
+            factory.clock, carrier, self._timedOut, self._ping, self._stalled
         )
         self.log.info(
             "XMPP over {kind} from {peer} open",
@@ -355,7 +302,7 @@ class XmlStreamConnection(Protocol):
         if framingClass is None:
             if not self.transport.messageOriented:
                 self.framing = self._output.framing = StreamFraming(
-                    self, self._namespace(), maxElementSize=self.factory.maxElementSize
+                    self, self._namespace(), maxElementSize=self.factory.policies.maxElementSize
                 )
                 return
             framingClass = self.factory.framing if self.factory.initiating else RFC7395Framing
@@ -622,12 +569,12 @@ class XmlStreamConnection(Protocol):
             and self._inOpen
             and not self._inClosed
             and not self._inputBroken
-            and self.factory.closeTimeout
+            and self.factory.policies.closeTimeout
         ):
             # RFC 6120 section 4.4: give the peer the time to close its
             # stream too.
             self._closer = self.factory.clock.callLater(
-                self.factory.closeTimeout, self._finishClose
+                self.factory.policies.closeTimeout, self._finishClose
             )
             return
         self._finishClose()
@@ -754,7 +701,7 @@ class XmlStreamConnection(Protocol):
         self.log.info(
             "{peer} did not read for {timeout} seconds",
             peer=formatAddress(self.transport.getPeer()),
-            timeout=self.factory.stallTimeout,
+            timeout=self.factory.policies.stallTimeout,
         )
         self._streamError("connection-timeout", "The peer does not read what is sent to it.")
         self.abortConnection()

@@ -4,10 +4,109 @@ Per-connection policies, as small objects a connection composes: how fast
 a peer may send (L{ReadThrottle}) and how long it may stay silent
 (L{Watchdog}).  Each takes the clock it runs on and calls back into its
 connection through the callables it was given; none knows what carries
-the stream.
+the stream.  L{ClientPolicies} holds the settings of all of them, and of
+flow control (L{xmppws.flow.FlowControl}), once for every kind of client
+connection: a hosted stream and a relayed one are held to the same.
 """
 
-__all__ = ["ReadThrottle", "TokenBucket", "Watchdog"]
+from xmppws.flow import FlowControl
+
+__all__ = ["ClientPolicies", "ReadThrottle", "TokenBucket", "Watchdog"]
+
+
+class ClientPolicies:
+    """
+    The limits and timers a client connection is held to, WebSocket or
+    TCP, hosted here (L{xmppws.connection.ConnectionFactory}) or relayed
+    (L{xmppws.gateway.relay.GatewayFactory}).
+
+    A timeout, interval or rate of 0 turns that policy off.
+
+    @ivar openTimeout: seconds from connecting to the peer's stream
+        header.
+    @ivar idleTimeout: seconds without a byte from the peer.
+    @ivar pingInterval: seconds of silence before checking the peer.
+    @ivar pingTimeout: seconds to wait for the answer.
+    @ivar stanzaRate: top-level elements a second a peer may send on
+        average; beyond it, reading from it pauses.
+    @ivar stanzaBurst: elements that may come at once.
+    @ivar byteRate: bytes a second, likewise.
+    @ivar byteBurst: bytes that may come at once.
+    @ivar maxElementSize: bytes one top-level element may take on TCP (a
+        WebSocket carrier limits its messages itself).
+    @ivar closeTimeout: seconds a peer gets to close its stream after this
+        side closed its own.
+    @ivar stallTimeout: seconds a peer may leave what is written to it
+        unread (while others wait for it) before it is dropped.
+    """
+
+    def __init__(
+        self,
+        openTimeout=30,
+        idleTimeout=0,
+        pingInterval=0,
+        pingTimeout=10,
+        stanzaRate=0,
+        stanzaBurst=100,
+        byteRate=0,
+        byteBurst=512 * 1024,
+        maxElementSize=256 * 1024,
+        closeTimeout=5,
+        stallTimeout=60,
+    ):
+        self.openTimeout = openTimeout
+        self.idleTimeout = idleTimeout
+        self.pingInterval = pingInterval
+        self.pingTimeout = pingTimeout
+        self.stanzaRate = stanzaRate
+        self.stanzaBurst = stanzaBurst
+        self.byteRate = byteRate
+        self.byteBurst = byteBurst
+        self.maxElementSize = maxElementSize
+        self.closeTimeout = closeTimeout
+        self.stallTimeout = stallTimeout
+
+    def attach(self, clock, carrier, timedOut, ping, stalled):
+        """
+        The policies of one connection.
+
+        @param clock: the C{IReactorTime} their timers run on.
+        @param carrier: the connection's transport (its
+            L{xmppws.iwebsocket.ICarrier}, or a TCP transport).
+        @param timedOut: called with a text when a timeout ran out.
+        @param ping: called to check a silent peer.
+        @param stalled: called when the peer left what was written to it
+            unread for too long.
+        @return: C{(throttle, watchdog, flow)}: its L{ReadThrottle},
+            L{Watchdog} (not started) and L{FlowControl}; the throttle
+            pauses and resumes reading through the flow control.
+        """
+        flow = None
+        throttle = ReadThrottle(
+            clock,
+            lambda: flow.pause("rate"),
+            lambda: flow.resume("rate"),
+            stanzaRate=self.stanzaRate,
+            stanzaBurst=self.stanzaBurst,
+            byteRate=self.byteRate,
+            byteBurst=self.byteBurst,
+        )
+        watchdog = Watchdog(
+            clock,
+            timedOut,
+            ping,
+            openTimeout=self.openTimeout,
+            idleTimeout=self.idleTimeout,
+            pingInterval=self.pingInterval,
+            pingTimeout=self.pingTimeout,
+        )
+        flow = FlowControl(clock, carrier, watchdog, self.stallTimeout, stalled)
+        return throttle, watchdog, flow
+
+    def __repr__(self):
+        return "ClientPolicies(%s)" % (
+            ", ".join("%s=%r" % item for item in sorted(vars(self).items())),
+        )
 
 
 class TokenBucket:

@@ -242,8 +242,8 @@ class XMPPWebSocketServerFactory(WebSocketServerFactory):
         @param connectionFactory: a factory of
             L{xmppws.iwebsocket.IMessageHandler}s to carry instead of
             C{XmlStream} connections (such as the gateway's relays).
-        @param policies: more keyword arguments for
-            L{xmppws.connection.ConnectionFactory} (rates, stall timeout).
+        @param policies: more keyword arguments of
+            L{xmppws.policies.ClientPolicies} (rates, stall timeout).
         """
         WebSocketServerFactory.__init__(
             self, url, protocols=["xmpp"], server=serverName, reactor=reactor

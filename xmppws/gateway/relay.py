@@ -68,7 +68,7 @@ from xmppws.gateway.translate import (
 from xmppws.gateway.upstream import UpstreamConnector, UpstreamError
 from xmppws.iwebsocket import IConnection, IMessageHandler
 from xmppws.logs import formatAddress
-from xmppws.policies import ReadThrottle, Watchdog
+from xmppws.policies import ClientPolicies, Watchdog
 
 __all__ = [
     "CLOSE_MESSAGE_TOO_BIG",
@@ -112,8 +112,6 @@ class GatewayFactory(Factory):
     Build a L{RelayConnection} for each WebSocket connection a carrier
     accepts.
 
-    A timeout, interval or rate of 0 turns that policy off.
-
     @ivar router: the L{xmppws.gateway.routes.Router}.
     @ivar connector: the L{UpstreamConnector}.
     @ivar clock: the C{IReactorTime} every timer runs on.
@@ -122,6 +120,8 @@ class GatewayFactory(Factory):
     @ivar messages: the L{MessageScanner} every RFC 7395 client's
         messages are checked with.
     @ivar relays: the open L{RelayConnection}s.
+    @ivar policies: the L{xmppws.policies.ClientPolicies} of the clients'
+        side.
     @ivar insecureWebSocket: what to do with a client on a plain
         WebSocket that is neither on this machine nor behind a trusted
         TLS-terminating proxy: C{'refuse'} it (C{policy-violation}), or
@@ -142,17 +142,7 @@ class GatewayFactory(Factory):
         upstreamTimeout=10.0,
         keepaliveInterval=60.0,
         maxUpstreamElementSize=1024 * 1024,
-        openTimeout=30,
-        idleTimeout=0,
-        pingInterval=0,
-        pingTimeout=10,
-        stanzaRate=0,
-        stanzaBurst=100,
-        byteRate=0,
-        byteBurst=512 * 1024,
-        maxElementSize=None,
-        closeTimeout=5,
-        stallTimeout=60,
+        **policies,
     ):
         """
         @param connector: an L{UpstreamConnector}; one on C{clock} (which
@@ -163,12 +153,12 @@ class GatewayFactory(Factory):
             which a whitespace keepalive is sent to it, or 0.
         @param maxUpstreamElementSize: bytes one element from the server
             may take.
-        @param maxElementSize: ignored (the WebSocket carrier limits the
-            client's messages); accepted with the other policies of
-            L{xmppws.limits.Limits.connectionPolicies}.
-        @param closeTimeout: seconds each side gets to answer a close.
-        @param stallTimeout: seconds a side may leave what is written to
-            it unread before the pair is given up on.
+        @param policies: the keyword arguments of
+            L{xmppws.policies.ClientPolicies}, the limits and timers of the
+            client's side, as the embedded server's connections have them
+            (C{maxElementSize} is the WebSocket carrier's business here);
+            C{closeTimeout} and C{stallTimeout} hold for the server's side
+            too.
         """
         if insecureWebSocket not in (INSECURE_REFUSE, INSECURE_STRIP_PLAIN):
             raise ValueError("insecureWebSocket must be 'refuse' or 'strip-plain'")
@@ -181,16 +171,7 @@ class GatewayFactory(Factory):
         self.lang = lang
         self.insecureWebSocket = insecureWebSocket
         self.keepaliveInterval = keepaliveInterval
-        self.openTimeout = openTimeout
-        self.idleTimeout = idleTimeout
-        self.pingInterval = pingInterval
-        self.pingTimeout = pingTimeout
-        self.stanzaRate = stanzaRate
-        self.stanzaBurst = stanzaBurst
-        self.byteRate = byteRate
-        self.byteBurst = byteBurst
-        self.closeTimeout = closeTimeout
-        self.stallTimeout = stallTimeout
+        self.policies = ClientPolicies(**policies)
         self.relays = set()
         # One parser checks the messages of every RFC 7395 client.
         self.messages = MessageScanner()
@@ -329,26 +310,8 @@ class RelayConnection(Protocol):
         carrier = self.transport
         factory = self.factory
         self._startedAt = time.monotonic()
-        self._throttle = ReadThrottle(
-            factory.clock,
-            lambda: self._flow.pause("rate"),
-            lambda: self._flow.resume("rate"),
-            stanzaRate=factory.stanzaRate,
-            stanzaBurst=factory.stanzaBurst,
-            byteRate=factory.byteRate,
-            byteBurst=factory.byteBurst,
-        )
-        self._watchdog = Watchdog(
-            factory.clock,
-            self._timedOut,
-            self._ping,
-            openTimeout=factory.openTimeout,
-            idleTimeout=factory.idleTimeout,
-            pingInterval=factory.pingInterval,
-            pingTimeout=factory.pingTimeout,
-        )
-        self._flow = FlowControl(
-            factory.clock, carrier, self._watchdog, factory.stallTimeout, self._clientStalled
+        self._throttle, self._watchdog, self._flow = factory.policies.attach(
+            factory.clock, carrier, self._timedOut, self._ping, self._clientStalled
         )
         self._flow.registerProducer(_UpstreamReading(self), True)
         self._watchdog.start()
@@ -505,7 +468,7 @@ class RelayConnection(Protocol):
             pingInterval=factory.keepaliveInterval,
         )
         self._upFlow = FlowControl(
-            factory.clock, upstream, self._upWatchdog, factory.stallTimeout,
+            factory.clock, upstream, self._upWatchdog, factory.policies.stallTimeout,
             self._upstreamStalled,
         )
         self._upFlow.registerProducer(_ClientReading(self._flow), True)
@@ -582,7 +545,7 @@ class RelayConnection(Protocol):
             upstream.loseConnection()
         elif self._closer is None:
             self._closer = self.factory.clock.callLater(
-                self.factory.closeTimeout, self._closeTimedOut
+                self.factory.policies.closeTimeout, self._closeTimedOut
             )
 
     def _closeTimedOut(self):
@@ -596,9 +559,9 @@ class RelayConnection(Protocol):
         However the closing goes, both connections are gone within twice
         the close timeout.
         """
-        if self._reaper is None and self.factory.closeTimeout:
+        if self._reaper is None and self.factory.policies.closeTimeout:
             self._reaper = self.factory.clock.callLater(
-                2 * self.factory.closeTimeout, self._reap
+                2 * self.factory.policies.closeTimeout, self._reap
             )
 
     def _reap(self):
@@ -776,7 +739,7 @@ class RelayConnection(Protocol):
         self.log.info(
             "{peer} did not read for {timeout} seconds",
             peer=formatAddress(self.transport.getPeer()),
-            timeout=self.factory.stallTimeout,
+            timeout=self.factory.policies.stallTimeout,
         )
         self.closeReason = "the client does not read"
         self._clientGoneAway()
