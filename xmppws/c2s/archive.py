@@ -1,0 +1,461 @@
+# -*- test-case-name: tests.test_archive -*-
+"""
+Message archives (XEP-0313) in SQLite, written without blocking the
+reactor: the one store the server's accounts (L{xmppws.c2s.mam}) and
+the group chat rooms (L{xmppws.muc}) keep their archives in.
+
+An archive belongs to an I{owner}, a bare JID as text (an account's, or
+a room's).  Each message is kept with its archive id (the XEP-0359
+stanza id the owner's live copy carried), the time it was archived, the
+other party (a bare JID, and a resource or room nickname) and the
+stanza as serialized.
+
+    store = ArchiveStore(db, reactor, maxMessages=10000, retention=7 * 86400)
+    store.append(ArchivedMessage("alice@example.org", sid, now, "bob@example.org", "", xml))
+    page = yield store.query("alice@example.org", ArchiveQuery(peer="bob@example.org"))
+
+Writes are batched: L{ArchiveStore.append} only queues the row; the rows
+queued during one turn of the reactor go to the database thread as one
+job (one transaction), and while that job runs, later rows wait for the
+next one.  A query first sends what is queued, so it sees every message
+appended before it.
+
+An archive keeps at most C{maxMessages}; beyond that the oldest make
+room.  Messages older than the retention are deleted by L{expire}, which
+L{start} runs at once and then every hour.
+
+The schema (L{SCHEMA}) goes into any L{xmppws.c2s.asyncdb.AsyncDatabase}:
+the server keeps its archives in C{archive.sqlite}, the group chat
+service in its own C{muc.sqlite}, next to its rooms.
+"""
+
+from twisted.internet import defer, task
+from twisted.logger import Logger
+
+__all__ = [
+    "SCHEMA",
+    "ArchiveQuery",
+    "ArchiveStore",
+    "ArchivedMessage",
+    "ArchivePage",
+    "UnknownArchiveId",
+]
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS mam_messages (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    owner TEXT NOT NULL,
+    sid TEXT NOT NULL,
+    stamp REAL NOT NULL,
+    peer TEXT NOT NULL,
+    resource TEXT NOT NULL DEFAULT '',
+    stanza TEXT NOT NULL
+);
+CREATE UNIQUE INDEX IF NOT EXISTS mam_messages_sid ON mam_messages (owner, sid);
+CREATE INDEX IF NOT EXISTS mam_messages_owner ON mam_messages (owner, id);
+CREATE INDEX IF NOT EXISTS mam_messages_peer ON mam_messages (owner, peer, id);
+CREATE INDEX IF NOT EXISTS mam_messages_stamp ON mam_messages (stamp);
+CREATE TABLE IF NOT EXISTS mam_sizes (
+    owner TEXT PRIMARY KEY,
+    messages INTEGER NOT NULL
+);
+"""
+
+#: Seconds between two runs of L{ArchiveStore.expire}.
+EXPIRY_INTERVAL = 3600
+
+
+class UnknownArchiveId(Exception):
+    """
+    A query named an archive id (RSM C{after}/C{before}, or the
+    C{after-id}, C{before-id} and C{ids} fields) the archive does not
+    hold: XEP-0313 answers C{item-not-found}.
+    """
+
+
+class ArchivedMessage:
+    """
+    One archived message.
+
+    @ivar owner: the archive's bare JID (text).
+    @ivar sid: its archive id.
+    @ivar stamp: when it was archived, in seconds since the epoch.
+    @ivar peer: the other party's bare JID (text); in a room's archive,
+        the room's.
+    @ivar resource: the other party's resource, or the sender's room
+        nickname; C{''} for none.
+    @ivar xml: the stanza, serialized.
+    """
+
+    __slots__ = ("owner", "sid", "stamp", "peer", "resource", "xml")
+
+    def __init__(self, owner, sid, stamp, peer, resource, xml):
+        self.owner = owner
+        self.sid = sid
+        self.stamp = stamp
+        self.peer = peer
+        self.resource = resource or ""
+        self.xml = xml
+
+    def __repr__(self):
+        return "<ArchivedMessage %s %s with %s>" % (self.owner, self.sid, self.peer)
+
+    def row(self):
+        return (self.owner, self.sid, self.stamp, self.peer, self.resource, self.xml)
+
+
+class ArchiveQuery:
+    """
+    What a XEP-0313 query asks for: filters, then one page.
+
+    @ivar peer: only messages with this bare JID (text), or L{None}.
+    @ivar resource: with C{peer}, only this resource (or nickname).
+    @ivar start: only messages archived at or after this time.
+    @ivar end: only messages archived at or before this time.
+    @ivar afterId: only messages after this archive id (the form's
+        C{after-id}).
+    @ivar beforeId: only messages before this one (C{before-id}).
+    @ivar ids: only these archive ids, or L{None}.
+    @ivar pageAfter: RSM C{after}: the page starts after this id.
+    @ivar pageBefore: RSM C{before}: the page ends before this id; C{''}
+        asks for the last page.
+    @ivar limit: the most messages in the page.
+    """
+
+    def __init__(
+        self,
+        peer=None,
+        resource=None,
+        start=None,
+        end=None,
+        afterId=None,
+        beforeId=None,
+        ids=None,
+        pageAfter=None,
+        pageBefore=None,
+        limit=20,
+    ):
+        self.peer = peer
+        self.resource = resource
+        self.start = start
+        self.end = end
+        self.afterId = afterId
+        self.beforeId = beforeId
+        self.ids = ids
+        self.pageAfter = pageAfter
+        self.pageBefore = pageBefore
+        self.limit = limit
+
+    @property
+    def backwards(self):
+        """
+        Whether the page is taken from the end (RSM C{before}).
+        """
+        return self.pageBefore is not None
+
+
+class ArchivePage:
+    """
+    One page of results, oldest first.
+
+    @ivar messages: the L{ArchivedMessage}s.
+    @ivar complete: whether the page reaches the end of the results in
+        the direction it was taken (XEP-0313's C{complete}).
+    @ivar count: how many messages match the filters, all pages
+        together.
+    """
+
+    def __init__(self, messages, complete, count):
+        self.messages = messages
+        self.complete = complete
+        self.count = count
+
+
+class ArchiveStore:
+    """
+    Archives in one database.
+
+    @ivar db: the L{xmppws.c2s.asyncdb.AsyncDatabase}; its schema holds
+        L{SCHEMA}.
+    @ivar clock: an C{IReactorTime}: batches are sent on its next turn,
+        expiry runs on it.
+    @ivar maxMessages: the most messages one archive keeps.
+    @ivar retention: seconds a message is kept, or L{None} for ever.
+    @ivar trimmed: messages removed to make room so far (quota).
+    @ivar expired: messages removed for their age so far.
+    """
+
+    log = Logger()
+
+    def __init__(self, db, clock, maxMessages=10000, retention=7 * 86400):
+        self.db = db
+        self.clock = clock
+        self.maxMessages = maxMessages
+        self.retention = retention
+        self.trimmed = 0
+        self.expired = 0
+        self._pending = []
+        self._scheduled = None
+        self._writing = 0
+        self._expiry = None
+
+    # Life cycle
+
+    def start(self):
+        """
+        Expire old messages now and every L{EXPIRY_INTERVAL} seconds.
+        """
+        if self.retention is None or self._expiry is not None:
+            return
+        self._expiry = task.LoopingCall(self._expireNow)
+        self._expiry.clock = self.clock
+        self._expiry.start(EXPIRY_INTERVAL, now=True)
+
+    def close(self):
+        """
+        Stop expiring, and write what is queued.
+
+        @return: a L{Deferred} firing once written (the database stays
+            open: whoever opened it closes it).
+        """
+        if self._expiry is not None:
+            if self._expiry.running:
+                self._expiry.stop()
+            self._expiry = None
+        return self.flush()
+
+    # Writing
+
+    def append(self, message):
+        """
+        Queue one message; it is written with the others of this turn.
+
+        @type message: L{ArchivedMessage}
+        """
+        self._pending.append(message.row())
+        if self._scheduled is None and not self._writing:
+            self._scheduled = self.clock.callLater(0, self._flushScheduled)
+
+    def _flushScheduled(self):
+        self._scheduled = None
+        self.flush()
+
+    def flush(self):
+        """
+        Send the queued messages to the database thread now.
+
+        @return: a L{Deferred} firing once they are written.
+        """
+        if self._scheduled is not None:
+            if self._scheduled.active():
+                self._scheduled.cancel()
+            self._scheduled = None
+        if not self._pending:
+            return defer.succeed(None)
+        rows, self._pending = self._pending, []
+        self._writing += 1
+        d = self.db.run(_write, rows, self.maxMessages)
+        d.addCallbacks(self._written, self._writeFailed, errbackArgs=(len(rows),))
+        return d
+
+    def _written(self, trimmed):
+        self._writing -= 1
+        self.trimmed += trimmed
+        self._again()
+
+    def _writeFailed(self, failure, count):
+        self._writing -= 1
+        self.log.failure("Could not archive {count} messages", failure, count=count)
+        self._again()
+
+    def _again(self):
+        if self._pending and not self._writing and self._scheduled is None:
+            self._scheduled = self.clock.callLater(0, self._flushScheduled)
+
+    def delete(self, owner):
+        """
+        Forget an archive (an account removed, a room destroyed).
+
+        @return: a L{Deferred} firing once done.
+        """
+        self.flush()
+        return self.db.run(_delete, owner)
+
+    def expire(self, before):
+        """
+        Delete the messages archived before C{before}.
+
+        @return: a L{Deferred} firing with how many went.
+        """
+        self.flush()
+        d = self.db.run(_expire, before)
+
+        def done(count):
+            self.expired += count
+            if count:
+                self.log.info("Expired {count} archived messages", count=count)
+            return count
+
+        return d.addCallback(done)
+
+    def _expireNow(self):
+        d = self.expire(self.clock.seconds() - self.retention)
+        d.addErrback(lambda f: self.log.failure("Archive expiry failed", f))
+
+    # Reading
+
+    def query(self, owner, query):
+        """
+        One page of an archive.
+
+        @type query: L{ArchiveQuery}
+        @return: a L{Deferred} firing with an L{ArchivePage}, or failing
+            with L{UnknownArchiveId}.
+        """
+        self.flush()
+        return self.db.run(_query, owner, query)
+
+    def bounds(self, owner):
+        """
+        The first and last messages of an archive (XEP-0313 metadata).
+
+        @return: a L{Deferred} firing with C{(first, last)}, two
+            L{ArchivedMessage}s or two L{None}s.
+        """
+        self.flush()
+        return self.db.run(_bounds, owner)
+
+
+_COLUMNS = "owner, sid, stamp, peer, resource, stanza"
+
+
+def _write(connection, rows, maxMessages):
+    connection.executemany(
+        "INSERT OR IGNORE INTO mam_messages (%s) VALUES (?, ?, ?, ?, ?, ?)" % (_COLUMNS,), rows
+    )
+    counts = {}
+    for row in rows:
+        counts[row[0]] = counts.get(row[0], 0) + 1
+    trimmed = 0
+    for owner, added in counts.items():
+        connection.execute(
+            "INSERT INTO mam_sizes (owner, messages) VALUES (?, ?) ON CONFLICT (owner) "
+            "DO UPDATE SET messages = messages + excluded.messages",
+            (owner, added),
+        )
+        size = connection.execute(
+            "SELECT messages FROM mam_sizes WHERE owner=?", (owner,)
+        ).fetchone()[0]
+        if size > maxMessages:
+            excess = size - maxMessages
+            connection.execute(
+                "DELETE FROM mam_messages WHERE id IN (SELECT id FROM mam_messages "
+                "WHERE owner=? ORDER BY id LIMIT ?)",
+                (owner, excess),
+            )
+            connection.execute(
+                "UPDATE mam_sizes SET messages=? WHERE owner=?", (maxMessages, owner)
+            )
+            trimmed += excess
+    return trimmed
+
+
+def _delete(connection, owner):
+    connection.execute("DELETE FROM mam_messages WHERE owner=?", (owner,))
+    connection.execute("DELETE FROM mam_sizes WHERE owner=?", (owner,))
+
+
+def _expire(connection, before):
+    gone = connection.execute(
+        "SELECT owner, COUNT(*) FROM mam_messages WHERE stamp < ? GROUP BY owner", (before,)
+    ).fetchall()
+    if not gone:
+        return 0
+    connection.execute("DELETE FROM mam_messages WHERE stamp < ?", (before,))
+    connection.executemany(
+        "UPDATE mam_sizes SET messages = MAX(0, messages - ?) WHERE owner=?",
+        [(count, owner) for owner, count in gone],
+    )
+    connection.execute("DELETE FROM mam_sizes WHERE messages=0")
+    return sum(count for _, count in gone)
+
+
+def _rowId(connection, owner, sid):
+    row = connection.execute(
+        "SELECT id FROM mam_messages WHERE owner=? AND sid=?", (owner, sid)
+    ).fetchone()
+    if row is None:
+        raise UnknownArchiveId(sid)
+    return row[0]
+
+
+def _message(row):
+    return ArchivedMessage(*row)
+
+
+def _query(connection, owner, query):
+    where = ["owner=?"]
+    args = [owner]
+    if query.peer is not None:
+        where.append("peer=?")
+        args.append(query.peer)
+        if query.resource:
+            where.append("resource=?")
+            args.append(query.resource)
+    if query.start is not None:
+        where.append("stamp>=?")
+        args.append(query.start)
+    if query.end is not None:
+        where.append("stamp<=?")
+        args.append(query.end)
+    if query.ids is not None:
+        rowIds = [_rowId(connection, owner, sid) for sid in query.ids]
+        if not rowIds:
+            return ArchivePage([], True, 0)
+        where.append("id IN (%s)" % (", ".join("?" * len(rowIds)),))
+        args.extend(rowIds)
+    after = before = None
+    if query.afterId is not None:
+        after = _rowId(connection, owner, query.afterId)
+    if query.beforeId is not None:
+        before = _rowId(connection, owner, query.beforeId)
+    count = connection.execute(
+        "SELECT COUNT(*) FROM mam_messages WHERE " + " AND ".join(where), args
+    ).fetchone()[0]
+    if query.pageAfter:
+        rowId = _rowId(connection, owner, query.pageAfter)
+        after = rowId if after is None else max(after, rowId)
+    if query.pageBefore:
+        rowId = _rowId(connection, owner, query.pageBefore)
+        before = rowId if before is None else min(before, rowId)
+    if after is not None:
+        where.append("id>?")
+        args.append(after)
+    if before is not None:
+        where.append("id<?")
+        args.append(before)
+    order = "DESC" if query.backwards else "ASC"
+    rows = connection.execute(
+        "SELECT %s FROM mam_messages WHERE %s ORDER BY id %s LIMIT ?"
+        % (_COLUMNS, " AND ".join(where), order),
+        args + [query.limit + 1],
+    ).fetchall()
+    complete = len(rows) <= query.limit
+    rows = rows[: query.limit]
+    if query.backwards:
+        rows.reverse()
+    return ArchivePage([_message(row) for row in rows], complete, count)
+
+
+def _bounds(connection, owner):
+    first = connection.execute(
+        "SELECT %s FROM mam_messages WHERE owner=? ORDER BY id ASC LIMIT 1" % (_COLUMNS,),
+        (owner,),
+    ).fetchone()
+    last = connection.execute(
+        "SELECT %s FROM mam_messages WHERE owner=? ORDER BY id DESC LIMIT 1" % (_COLUMNS,),
+        (owner,),
+    ).fetchone()
+    if first is None:
+        return None, None
+    return _message(first), _message(last)
