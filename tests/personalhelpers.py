@@ -127,19 +127,45 @@ class PersonalTestCase(unittest.TestCase):
         self.server = self.makeServer(directory)
         return self.server
 
-    def connect(self, user, resource="test", available=True, caps=None):
+    def connect(self, user, resource="test", available=True, features=None, answer=True):
         """
-        A client logged in as C{user}/C{resource} (available unless told
-        otherwise, with C{caps} as its presence's payload), inbox emptied.
+        A client logged in as C{user}/C{resource}, inbox emptied: available
+        unless told otherwise, announcing C{features} in its XEP-0115
+        caps if given (and answering the server's disco#info query about
+        them unless told otherwise).
         """
         client = C2SClient(self, self.server)
         client.login(user, resource)
         client.receive()
+        client.features = features
         if available:
-            client.presence(caps or b"")
-            self.clock.advance(0)
-            client.receive()
+            self.present(client, features, answer)
         return client
+
+    def present(self, client, features=None, answer=True):
+        """
+        Send available presence (with caps for C{features}); answer the
+        server's caps query; return what else was received.
+        """
+        client.presence(capsElement(features) if features is not None else b"")
+        self.clock.advance(0)
+        received = client.receive()
+        others = []
+        for stanza in received:
+            query = child(stanza, NS_DISCO_INFO, "query") if stanza.name == "iq" else None
+            if query is not None and stanza.getAttribute("type") == "get" and answer:
+                client.send(
+                    b"<iq xmlns='jabber:client' type='result' id='%s' to='%s'>%s</iq>"
+                    % (stanza["id"].encode(), stanza["from"].encode(),
+                       discoInfo(features).replace(
+                           b"<query ", b"<query node='%s' " % (query["node"].encode(),), 1))
+                )
+                self.clock.advance(0)
+                others.extend(client.receive())
+            else:
+                others.append(stanza)
+        client.early = others
+        return others
 
     def iq(self, client, body, type="get", to=None, id="q1"):
         """
@@ -168,3 +194,45 @@ def elementText(element):
     if isinstance(element, domish.Element):
         return element.toXml()
     return str(element)
+
+
+NS_CAPS = "http://jabber.org/protocol/caps"
+NS_DISCO_INFO = "http://jabber.org/protocol/disco#info"
+CAPS_NODE = "https://xmppws.example/test"
+
+
+def discoInfo(features, identity=(b"client", b"web", b"test")):
+    """
+    A disco#info query payload (bytes) with one identity and C{features}.
+    """
+    parts = [b"<query xmlns='%s'>" % (NS_DISCO_INFO.encode(),)]
+    parts.append(b"<identity category='%s' type='%s' name='%s'/>" % identity)
+    for feature in features:
+        parts.append(b"<feature var='%s'/>" % (feature.encode(),))
+    parts.append(b"</query>")
+    return b"".join(parts)
+
+
+def capsVer(features):
+    """
+    The XEP-0115 ver of a client with C{features}.
+    """
+    from tests.c2shelpers import parseElement
+    from xmppws.c2s.caps import capsHash
+
+    return capsHash(parseElement(discoInfo(features)))
+
+
+def capsElement(features, ver=None):
+    """
+    The caps element (bytes) of a presence announcing C{features}.
+    """
+    return b"<c xmlns='%s' hash='sha-1' node='%s' ver='%s'/>" % (
+        NS_CAPS.encode(), CAPS_NODE.encode(), (ver or capsVer(features)).encode())
+
+
+def notify(*nodes):
+    """
+    Features announcing interest in C{nodes} (C{NODE+notify}).
+    """
+    return [NS_DISCO_INFO] + [node + "+notify" for node in nodes]

@@ -32,11 +32,11 @@ DEFAULT_MODULES = (
     "register",
     "sm",
     "mam",
-    # "caps",
-    # "pep",
-    # "bookmarks",
-    # "private",
-    # "vcard",
+    "caps",
+    "pep",
+    "bookmarks",
+    "private",
+    "vcard",
 )
 
 
