@@ -38,7 +38,7 @@ from twisted.words.xish import domish
 
 from tests.c2shelpers import parseElement
 from xmppws.c2s import component
-from xmppws.c2s.modules import installModules
+from xmppws.c2s.modules import closeModules, installModules
 from xmppws.c2s.server import ServerConfig, XMPPServer
 from xmppws.c2s.storage import Storage
 from xmppws.client import XMPPWebSocketClientFactory
@@ -470,6 +470,8 @@ class E2EServer:
             for resources in list(self.server.sessions.values()):
                 for session in list(resources.values()):
                     self.server.endSession(session)
+            # The archive and personal data: written, closed, threads gone.
+            yield closeModules(self.server)
             self.storage.close()
             self.server = None
 

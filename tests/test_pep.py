@@ -705,6 +705,19 @@ class CapsTests(PepTestCase):
         self.assertEqual(caps.interests(self.server.session(_jid(bob.jid))), {MOOD})
         self.assertNotIn("bogus=", caps.cache)
 
+    def test_cacheBounded(self):
+        """
+        The cache of verified hashes keeps at most CACHE_SIZE, the oldest
+        going first.
+        """
+        self.patch(capsModule, "CACHE_SIZE", 3)
+        caps = self.server.modules["caps"]
+        for n in range(5):
+            self.connect("bob", "r%d" % (n,), features=notify("urn:example:%d" % (n,)))
+        self.assertEqual(len(caps.cache), 3)
+        self.assertIn(capsVer(notify("urn:example:4")), caps.cache)
+        self.assertNotIn(capsVer(notify("urn:example:0")), caps.cache)
+
     def test_verificationString(self):
         """
         The verification string is XEP-0115's, and its hash the example's.

@@ -34,6 +34,7 @@ from twisted.logger import Logger
 
 __all__ = [
     "SCHEMA",
+    "parseDuration",
     "ArchiveQuery",
     "ArchiveStore",
     "ArchivedMessage",
@@ -63,6 +64,29 @@ CREATE TABLE IF NOT EXISTS mam_sizes (
 
 #: Seconds between two runs of L{ArchiveStore.expire}.
 EXPIRY_INTERVAL = 3600
+
+_UNITS = {"s": 1, "h": 3600, "d": 86400, "w": 7 * 86400, "y": 365 * 86400}
+
+
+def parseDuration(text):
+    """
+    Read a retention as Prosody's C{archive_expires_after} writes it: a
+    whole number of seconds, or of hours, days, weeks or years with a
+    unit (C{12h}, C{30d}, C{1w}, C{1y}); C{never} for no expiry.
+
+    @return: seconds, or L{None} for C{never}.
+    @raise ValueError: for anything else, or for zero.
+    """
+    value = text.strip().lower()
+    if value == "never":
+        return None
+    unit = 1
+    if value[-1:] in _UNITS:
+        unit = _UNITS[value[-1]]
+        value = value[:-1].strip()
+    if not value.isdigit() or len(value) > 12 or int(value) == 0:
+        raise ValueError("not a duration such as 1w, 30d, 12h or never")
+    return int(value) * unit
 
 
 class UnknownArchiveId(Exception):
@@ -198,18 +222,28 @@ class ArchiveStore:
         self._scheduled = None
         self._writing = 0
         self._expiry = None
+        self._closed = False
 
     # Life cycle
 
     def start(self):
         """
-        Expire old messages now and every L{EXPIRY_INTERVAL} seconds.
+        Delete expired messages every L{EXPIRY_INTERVAL} seconds (queries
+        leave them out meanwhile).  Nothing runs before the first
+        interval, so that starting opens no database thread.
         """
-        if self.retention is None or self._expiry is not None:
+        if self.retention is None or self._expiry is not None or self._closed:
             return
         self._expiry = task.LoopingCall(self._expireNow)
         self._expiry.clock = self.clock
-        self._expiry.start(EXPIRY_INTERVAL, now=True)
+        self._expiry.start(EXPIRY_INTERVAL, now=False)
+
+    @property
+    def closed(self):
+        """
+        Whether L{close} was called.
+        """
+        return self._closed
 
     def close(self):
         """
@@ -218,6 +252,7 @@ class ArchiveStore:
         @return: a L{Deferred} firing once written (the database stays
             open: whoever opened it closes it).
         """
+        self._closed = True
         if self._expiry is not None:
             if self._expiry.running:
                 self._expiry.stop()
@@ -308,12 +343,20 @@ class ArchiveStore:
         """
         One page of an archive.
 
+        Messages older than the retention are left out, whether or not
+        L{expire} deleted them yet.
+
         @type query: L{ArchiveQuery}
         @return: a L{Deferred} firing with an L{ArchivePage}, or failing
             with L{UnknownArchiveId}.
         """
         self.flush()
-        return self.db.run(_query, owner, query)
+        return self.db.run(_query, owner, query, self._oldest())
+
+    def _oldest(self):
+        if self.retention is None:
+            return None
+        return self.clock.seconds() - self.retention
 
     def bounds(self, owner):
         """
@@ -323,7 +366,7 @@ class ArchiveStore:
             L{ArchivedMessage}s or two L{None}s.
         """
         self.flush()
-        return self.db.run(_bounds, owner)
+        return self.db.run(_bounds, owner, self._oldest())
 
 
 _COLUMNS = "owner, sid, stamp, peer, resource, stanza"
@@ -393,9 +436,12 @@ def _message(row):
     return ArchivedMessage(*row)
 
 
-def _query(connection, owner, query):
+def _query(connection, owner, query, oldest=None):
     where = ["owner=?"]
     args = [owner]
+    if oldest is not None:
+        where.append("stamp>=?")
+        args.append(oldest)
     if query.peer is not None:
         where.append("peer=?")
         args.append(query.peer)
@@ -447,10 +493,11 @@ def _query(connection, owner, query):
     return ArchivePage([_message(row) for row in rows], complete, count)
 
 
-def _bounds(connection, owner):
+def _bounds(connection, owner, oldest=None):
     first = connection.execute(
-        "SELECT %s FROM mam_messages WHERE owner=? ORDER BY id ASC LIMIT 1" % (_COLUMNS,),
-        (owner,),
+        "SELECT %s FROM mam_messages WHERE owner=? AND stamp>=? ORDER BY id ASC LIMIT 1"
+        % (_COLUMNS,),
+        (owner, oldest if oldest is not None else float("-inf")),
     ).fetchone()
     last = connection.execute(
         "SELECT %s FROM mam_messages WHERE owner=? ORDER BY id DESC LIMIT 1" % (_COLUMNS,),
