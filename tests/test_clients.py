@@ -5,7 +5,10 @@ server on loopback: xmpp.js (C{@xmpp/client}), Strophe.js and Stanza over
 C{ws://} and C{wss://} in the RFC 7395 framing, and a client speaking the
 draft-00 framing the way Strophe.js 1.1 did.
 
-xmpp.js and Stanza also create, use and moderate a group chat room.
+xmpp.js and Stanza also create, use and moderate a group chat room;
+Stanza also reads its message archive page by page, publishes and is
+notified of avatars (PEP), sets and reads vCards and keeps bookmarks in
+private storage.
 
 Each test starts a server, runs one script of C{tests/interop/clients}
 (see C{tests/interop/lib/scenario.mjs} for what it does) and asserts on

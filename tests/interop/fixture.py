@@ -33,7 +33,7 @@ from twisted.web.server import Site
 from twisted.web.static import File
 
 from xmppws.c2s import component
-from xmppws.c2s.modules import installModules
+from xmppws.c2s.modules import closeModules, installModules
 from xmppws.c2s.server import ServerConfig, XMPPServer
 from xmppws.c2s.storage import RosterRow, Storage
 from xmppws.chatpage import ChatPage
@@ -247,6 +247,8 @@ class InteropServer:
             for resources in list(self.server.sessions.values()):
                 for session in list(resources.values()):
                     self.server.endSession(session)
+            # The archive's and personal data's databases, and threads.
+            yield closeModules(self.server)
             self.server.storage.close()
         if self.muc is not None and self.muc.running:
             yield self.muc.stopService()

@@ -36,6 +36,10 @@ COLUMNS = (
     ("message", "Messages"),
     ("ping", "Ping"),
     ("muc", "Group chat"),
+    ("archive", "Archive"),
+    ("pep", "PEP"),
+    ("vcard", "vCard"),
+    ("private", "Private"),
     ("resume", "Resume"),
     ("close", "Close"),
 )
@@ -69,6 +73,22 @@ Group chat
     the room's XEP-0359 stanza id, the creator kicks the other (307).
     For the chat page: each user creates or enters the room from
     Converse.js's dialog and both see each other's message.
+Archive
+    XEP-0313: one user sends three messages; the other's live copies carry
+    its archive's XEP-0359 stanza ids, and two pages read backwards from
+    the end of its archive (XEP-0059) return them in order with the same
+    ids.  For the chat page: after a reload with the browser's storage
+    emptied, Converse.js shows the one-to-one and the room history from
+    the archives.
+PEP
+    XEP-0163: one user announces ``urn:xmpp:avatar:metadata+notify`` in
+    its XEP-0115 caps, the other publishes a XEP-0084 avatar, the first is
+    notified and fetches the data.  For the chat page: each user sets an
+    avatar in Converse.js's profile and sees the other's.
+vCard
+    XEP-0054: one user sets its vCard, the other reads it.
+Private
+    XEP-0049: a XEP-0048 bookmark kept in private storage is read back.
 Resume
     XEP-0198: the socket is cut, a message is sent to the user meanwhile;
     the client resumes its session on a new WebSocket and gets it.
