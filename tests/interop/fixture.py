@@ -405,7 +405,7 @@ def runNode(reactor, script, config, timeout=90, env=None, logPath=None):
     return finished.addCallback(keepLog)
 
 
-def recordResult(client, transport, framing, run, result=None):
+def recordResult(client, transport, framing, run, result=None, part=None):
     """
     Keep the outcome of one client on one transport and framing for the
     generated matrix.
@@ -414,6 +414,8 @@ def recordResult(client, transport, framing, run, result=None):
         a failure of every step.
     @param result: what to store instead of the result the script printed.
     @type result: L{dict}
+    @param part: when several tests fill one row of the matrix, a name
+        for this test's part (the matrix merges the parts).
     @return: the stored record.
     @rtype: L{dict}
     """
@@ -435,6 +437,6 @@ def recordResult(client, transport, framing, run, result=None):
         }
     )
     RESULTS.makedirs(ignoreExistingDirectory=True)
-    name = "%s--%s--%s.json" % (client, transport, framing)
+    name = "%s--%s--%s%s.json" % (client, transport, framing, "--" + part if part else "")
     RESULTS.child(name).setContent(json.dumps(record, indent=2, sort_keys=True).encode("utf-8"))
     return record

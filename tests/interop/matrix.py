@@ -127,11 +127,21 @@ def load(directory):
     records = []
     if not directory.isdir():
         return records
-    for child in directory.globChildren("*.json"):
+    rows = {}
+    for child in sorted(directory.globChildren("*.json"), key=lambda c: c.basename()):
         try:
-            records.append(json.loads(child.getContent().decode("utf-8")))
+            record = json.loads(child.getContent().decode("utf-8"))
         except ValueError:
             continue
+        key = (record.get("client"), record.get("transport"), record.get("framing"))
+        if key in rows:
+            # Another test's part of the same row: its runs join the row's.
+            row = rows[key]
+            row["runs"] = list(row.get("runs") or []) + list(record.get("runs") or [])
+            row["ok"] = bool(row.get("ok")) and bool(record.get("ok"))
+            continue
+        rows[key] = record
+        records.append(record)
 
     def order(record):
         client = record.get("client", "")
