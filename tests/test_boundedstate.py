@@ -91,7 +91,11 @@ class DistinctJIDTests(unittest.TestCase):
         self.drain()
 
     def drain(self):
-        # A turn of the reactor: queued archive rows are written.
+        # Queued archive rows are written.
+        for state in self.server.modules.values():
+            store = getattr(state, "store", None)
+            if hasattr(store, "flush"):
+                store.flush()
         self.clock.advance(0)
         for client in (self.alice, self.phone, self.bob):
             client.ws.transport.clear()

@@ -8,7 +8,8 @@ from twisted.trial import unittest
 
 from tests.personalhelpers import NS_DATA, PersonalTestCase, child, condition, form
 from xmppws.c2s import mamquery
-from xmppws.c2s.mam import ArchiveSettings, IdSource, shouldStore
+from xmppws.c2s.archive import ArchiveIds, rowOf
+from xmppws.c2s.mam import ArchiveSettings, shouldStore
 from xmppws.c2s.mamquery import NS_MAM, NS_RSM, NS_SID, QueryError, parseStamp
 from xmppws.c2s.namespaces import NS_CARBONS, NS_DISCO_INFO, NS_FORWARD
 from xmppws.c2s.quotas import Quotas
@@ -263,14 +264,35 @@ class ArchivingTests(ArchiveTestCase):
         _, _, reply = self.query(client)
         self.assertEqual(condition(reply)[:2], ("service-unavailable", "cancel"))
 
-    def test_idsDiffer(self):
+    def test_ids(self):
         """
-        Archive ids are 12 characters, different each time.
+        Archive ids differ each time, name row numbers that grow even
+        within one millisecond, and end in six random characters.
         """
-        source = IdSource()
-        ids = {source() for _ in range(2000)}
-        self.assertEqual(len(ids), 2000)
-        self.assertEqual({len(i) for i in ids}, {12})
+        source = ArchiveIds(self.clock)
+        ids = [source() for _ in range(2000)]
+        self.assertEqual(len(set(ids)), 2000)
+        rows = [rowOf(i) for i in ids]
+        self.assertEqual(rows, sorted(rows))
+        self.assertEqual(len(set(rows)), 2000)
+        self.assertEqual(rows[0] >> 10, int(self.clock.seconds() * 1000))
+        self.assertEqual(len({i[-6:] for i in ids}), 2000)
+
+    def test_idsAfterRestartFollow(self):
+        """
+        After follow(), ids name rows above the one given, even if the
+        clock went back.
+        """
+        source = ArchiveIds(self.clock)
+        source.follow(10 ** 18)
+        self.assertGreater(rowOf(source()), 10 ** 18)
+
+    def test_foreignIds(self):
+        """
+        rowOf reads no row number from ids it did not make.
+        """
+        self.assertIsNone(rowOf("12345678-1234-1234-1234-123456789abc"))
+        self.assertIsNone(rowOf("abc"))
 
 
 class QueryTests(ArchiveTestCase):
@@ -725,3 +747,36 @@ class StampTests(unittest.TestCase):
 
 
 del Quotas
+
+
+class SerializeTests(unittest.TestCase):
+    """
+    The fast serializer of archived stanzas.
+    """
+
+    def test_sameAsDomish(self):
+        """
+        serialize writes what domish writes for what clients send: nested
+        namespaces, xml:lang, text and attributes needing escapes.
+        """
+        from xmppws.c2s._serialize import serialize
+
+        for data in (
+            b"<message xmlns='jabber:client' to='b@x' xml:lang='en' id='a&amp;b&apos;c'>"
+            b"<body>1 &lt; 2 &amp;&gt; 3 \"q\"</body><x xmlns='urn:a'><y/><z xmlns='urn:b'>t"
+            b"</z></x><thread>th</thread></message>",
+            b"<message xmlns='jabber:client'/>",
+        ):
+            element = parseElement(data)
+            self.assertEqual(serialize(element), element.toXml())
+            self.assertEqual(parseElement(serialize(element).encode()).toXml(), element.toXml())
+
+    def test_unusualLeftToDomish(self):
+        """
+        Prefixed namespaces are written by domish.
+        """
+        from xmppws.c2s._serialize import serialize
+
+        element = parseElement(b"<message xmlns='jabber:client' xmlns:e='urn:e'><e:x e:a='1'/>"
+                               b"</message>")
+        self.assertEqual(serialize(element), element.toXml())

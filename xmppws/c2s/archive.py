@@ -15,19 +15,30 @@ stanza as serialized.
     page = yield store.query("alice@example.org", ArchiveQuery(peer="bob@example.org"))
 
 Writes are batched: L{ArchiveStore.append} only queues the row; the rows
-queued during one turn of the reactor go to the database thread as one
-job (one transaction), and while that job runs, later rows wait for the
-next one.  A query first sends what is queued, so it sees every message
-appended before it.
+queued during L{ArchiveStore.flushDelay} (a tenth of a second), or
+L{ArchiveStore.maxBatch} of them, go to the database thread as one job
+(one transaction), and while that job runs, later rows wait for the next
+one.  A query first sends what is queued, so it sees every message
+appended before it; closing the store sends the rest.
 
 An archive keeps at most C{maxMessages}; beyond that the oldest make
 room.  Messages older than the retention are deleted by L{expire}, which
 L{start} runs at once and then every hour.
 
+Archive ids (L{ArchiveIds}) are made by the store when a message is
+archived, before it is written: a row number that grows with time (the
+millisecond, and a counter) followed by random characters.  The row
+number orders the archive and finds a message by its id without an
+index of the ids; the random part makes the ids unpredictable, as
+XEP-0313 asks.  Expiry deletes a range of row numbers.
+
 The schema (L{SCHEMA}) goes into any L{xmppws.c2s.asyncdb.AsyncDatabase}:
 the server keeps its archives in C{archive.sqlite}, the group chat
 service in its own C{muc.sqlite}, next to its rooms.
 """
+
+import base64
+import os
 
 from twisted.internet import defer, task
 from twisted.logger import Logger
@@ -35,6 +46,7 @@ from twisted.logger import Logger
 __all__ = [
     "SCHEMA",
     "parseDuration",
+    "ArchiveIds",
     "ArchiveQuery",
     "ArchiveStore",
     "ArchivedMessage",
@@ -44,7 +56,7 @@ __all__ = [
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS mam_messages (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    id INTEGER PRIMARY KEY,
     owner TEXT NOT NULL,
     sid TEXT NOT NULL,
     stamp REAL NOT NULL,
@@ -52,10 +64,8 @@ CREATE TABLE IF NOT EXISTS mam_messages (
     resource TEXT NOT NULL DEFAULT '',
     stanza TEXT NOT NULL
 );
-CREATE UNIQUE INDEX IF NOT EXISTS mam_messages_sid ON mam_messages (owner, sid);
 CREATE INDEX IF NOT EXISTS mam_messages_owner ON mam_messages (owner, id);
 CREATE INDEX IF NOT EXISTS mam_messages_peer ON mam_messages (owner, peer, id);
-CREATE INDEX IF NOT EXISTS mam_messages_stamp ON mam_messages (stamp);
 CREATE TABLE IF NOT EXISTS mam_sizes (
     owner TEXT PRIMARY KEY,
     messages INTEGER NOT NULL
@@ -87,6 +97,68 @@ def parseDuration(text):
     if not value.isdigit() or len(value) > 12 or int(value) == 0:
         raise ValueError("not a duration such as 1w, 30d, 12h or never")
     return int(value) * unit
+
+
+_RANDOM = 6
+
+
+class ArchiveIds:
+    """
+    Archive ids: the row number of a message (milliseconds since the
+    epoch times 1024, plus a counter; each larger than the one before) in
+    hexadecimal, and six random URL-safe characters.
+
+    @ivar last: the last row number given.
+    """
+
+    _CHUNK = 4096
+
+    def __init__(self, clock, random=os.urandom):
+        self.clock = clock
+        self.last = 0
+        self._random = random
+        self._pool = b""
+        self._offset = 0
+
+    def rowFor(self, stamp):
+        """
+        The row number of a message archived at C{stamp} (seconds).
+        """
+        return int(stamp * 1000) << 10
+
+    def __call__(self):
+        """
+        @return: a new id, as text.
+        """
+        row = max(self.last + 1, self.rowFor(self.clock.seconds()))
+        self.last = row
+        if self._offset + _RANDOM > len(self._pool):
+            self._pool = base64.urlsafe_b64encode(self._random(self._CHUNK * 3 // 4))
+            self._offset = 0
+        start = self._offset
+        self._offset = start + _RANDOM
+        return "%x%s" % (row, self._pool[start : start + _RANDOM].decode("ascii"))
+
+    def follow(self, row):
+        """
+        Give only row numbers above C{row} from now on (the largest in the
+        database, at start).
+        """
+        if row is not None and row > self.last:
+            self.last = row
+
+
+def rowOf(sid):
+    """
+    The row number an archive id names, or L{None} for an id not made by
+    L{ArchiveIds} (such as one a room gave before it had an archive).
+    """
+    if len(sid) <= _RANDOM or len(sid) > _RANDOM + 16:
+        return None
+    try:
+        return int(sid[:-_RANDOM], 16)
+    except ValueError:
+        return None
 
 
 class UnknownArchiveId(Exception):
@@ -207,9 +279,14 @@ class ArchiveStore:
     @ivar retention: seconds a message is kept, or L{None} for ever.
     @ivar trimmed: messages removed to make room so far (quota).
     @ivar expired: messages removed for their age so far.
+    @ivar flushDelay: seconds queued messages may wait to be written with
+        others.
+    @ivar maxBatch: queued messages that are written at once.
     """
 
     log = Logger()
+    flushDelay = 0.1
+    maxBatch = 1000
 
     def __init__(self, db, clock, maxMessages=10000, retention=7 * 86400):
         self.db = db
@@ -223,16 +300,22 @@ class ArchiveStore:
         self._writing = 0
         self._expiry = None
         self._closed = False
+        self.newId = ArchiveIds(clock)
 
     # Life cycle
 
     def start(self):
         """
-        Delete expired messages every L{EXPIRY_INTERVAL} seconds (queries
-        leave them out meanwhile).  Nothing runs before the first
-        interval, so that starting opens no database thread.
+        Learn the largest row number written so far (so that new ids come
+        after it even if the clock went back), and delete expired
+        messages every L{EXPIRY_INTERVAL} seconds (queries leave them out
+        meanwhile).
         """
-        if self.retention is None or self._expiry is not None or self._closed:
+        if self._expiry is not None or self._closed:
+            return
+        d = self.db.run(_largestRow)
+        d.addCallbacks(self.newId.follow, lambda f: self.log.failure("Reading the archive failed", f))
+        if self.retention is None:
             return
         self._expiry = task.LoopingCall(self._expireNow)
         self._expiry.clock = self.clock
@@ -263,13 +346,16 @@ class ArchiveStore:
 
     def append(self, message):
         """
-        Queue one message; it is written with the others of this turn.
+        Queue one message; it is written with the others queued within
+        L{flushDelay}.
 
         @type message: L{ArchivedMessage}
         """
         self._pending.append(message.row())
-        if self._scheduled is None and not self._writing:
-            self._scheduled = self.clock.callLater(0, self._flushScheduled)
+        if len(self._pending) >= self.maxBatch:
+            self.flush()
+        elif self._scheduled is None and not self._writing:
+            self._scheduled = self.clock.callLater(self.flushDelay, self._flushScheduled)
 
     def _flushScheduled(self):
         self._scheduled = None
@@ -305,7 +391,7 @@ class ArchiveStore:
 
     def _again(self):
         if self._pending and not self._writing and self._scheduled is None:
-            self._scheduled = self.clock.callLater(0, self._flushScheduled)
+            self._scheduled = self.clock.callLater(self.flushDelay, self._flushScheduled)
 
     def delete(self, owner):
         """
@@ -372,9 +458,14 @@ class ArchiveStore:
 _COLUMNS = "owner, sid, stamp, peer, resource, stanza"
 
 
+def _largestRow(connection):
+    return connection.execute("SELECT MAX(id) FROM mam_messages").fetchone()[0]
+
+
 def _write(connection, rows, maxMessages):
     connection.executemany(
-        "INSERT OR IGNORE INTO mam_messages (%s) VALUES (?, ?, ?, ?, ?, ?)" % (_COLUMNS,), rows
+        "INSERT OR IGNORE INTO mam_messages (id, %s) VALUES (?, ?, ?, ?, ?, ?, ?)" % (_COLUMNS,),
+        [(rowOf(row[1]),) + row for row in rows],
     )
     counts = {}
     for row in rows:
@@ -409,12 +500,14 @@ def _delete(connection, owner):
 
 
 def _expire(connection, before):
+    # Row numbers grow with time: the expired messages are a range of them.
+    row = int(before * 1000) << 10
     gone = connection.execute(
-        "SELECT owner, COUNT(*) FROM mam_messages WHERE stamp < ? GROUP BY owner", (before,)
+        "SELECT owner, COUNT(*) FROM mam_messages WHERE id < ? GROUP BY owner", (row,)
     ).fetchall()
     if not gone:
         return 0
-    connection.execute("DELETE FROM mam_messages WHERE stamp < ?", (before,))
+    connection.execute("DELETE FROM mam_messages WHERE id < ?", (row,))
     connection.executemany(
         "UPDATE mam_sizes SET messages = MAX(0, messages - ?) WHERE owner=?",
         [(count, owner) for owner, count in gone],
@@ -424,9 +517,17 @@ def _expire(connection, before):
 
 
 def _rowId(connection, owner, sid):
-    row = connection.execute(
-        "SELECT id FROM mam_messages WHERE owner=? AND sid=?", (owner, sid)
-    ).fetchone()
+    number = rowOf(sid)
+    if number is not None:
+        row = connection.execute(
+            "SELECT id FROM mam_messages WHERE id=? AND owner=? AND sid=?", (number, owner, sid)
+        ).fetchone()
+    else:
+        # An id from before the archive (a room's stanza id): found by
+        # looking through the archive.
+        row = connection.execute(
+            "SELECT id FROM mam_messages WHERE owner=? AND sid=?", (owner, sid)
+        ).fetchone()
     if row is None:
         raise UnknownArchiveId(sid)
     return row[0]
@@ -436,12 +537,17 @@ def _message(row):
     return ArchivedMessage(*row)
 
 
+def _firstRow(seconds):
+    return int(seconds * 1000) << 10
+
+
 def _query(connection, owner, query, oldest=None):
     where = ["owner=?"]
     args = [owner]
+    # Times are row numbers (see ArchiveIds), to the millisecond.
     if oldest is not None:
-        where.append("stamp>=?")
-        args.append(oldest)
+        where.append("id>=?")
+        args.append(_firstRow(oldest))
     if query.peer is not None:
         where.append("peer=?")
         args.append(query.peer)
@@ -449,11 +555,11 @@ def _query(connection, owner, query, oldest=None):
             where.append("resource=?")
             args.append(query.resource)
     if query.start is not None:
-        where.append("stamp>=?")
-        args.append(query.start)
+        where.append("id>=?")
+        args.append(_firstRow(query.start))
     if query.end is not None:
-        where.append("stamp<=?")
-        args.append(query.end)
+        where.append("id<?")
+        args.append(_firstRow(query.end + 0.001))
     if query.ids is not None:
         rowIds = [_rowId(connection, owner, sid) for sid in query.ids]
         if not rowIds:
@@ -495,9 +601,9 @@ def _query(connection, owner, query, oldest=None):
 
 def _bounds(connection, owner, oldest=None):
     first = connection.execute(
-        "SELECT %s FROM mam_messages WHERE owner=? AND stamp>=? ORDER BY id ASC LIMIT 1"
+        "SELECT %s FROM mam_messages WHERE owner=? AND id>=? ORDER BY id ASC LIMIT 1"
         % (_COLUMNS,),
-        (owner, oldest if oldest is not None else float("-inf")),
+        (owner, _firstRow(oldest) if oldest is not None else 0),
     ).fetchone()
     last = connection.execute(
         "SELECT %s FROM mam_messages WHERE owner=? ORDER BY id DESC LIMIT 1" % (_COLUMNS,),

@@ -34,13 +34,11 @@ Writing never blocks the reactor: the rows of one turn go to the
 archive's database thread together (see L{xmppws.c2s.archive}).
 """
 
-import base64
-import os
-
 from twisted.logger import Logger
 from twisted.words.xish import domish
 
 from xmppws.c2s import jid as jids
+from xmppws.c2s._serialize import serialize
 from xmppws.c2s.archive import ArchivedMessage, ArchiveStore, UnknownArchiveId
 from xmppws.c2s.archive import SCHEMA as ARCHIVE_SCHEMA
 from xmppws.c2s.mamprefs import ArchivePrefs, parsePrefs
@@ -58,7 +56,7 @@ from xmppws.c2s.mamquery import (
 from xmppws.c2s.modules import installModules, moduleDatabase
 from xmppws.c2s.namespaces import NS_CLIENT, NS_HINTS
 
-__all__ = ["ArchiveSettings", "MessageArchive", "IdSource", "install", "shouldStore"]
+__all__ = ["ArchiveSettings", "MessageArchive", "install", "shouldStore"]
 
 NS_CHATSTATES = "http://jabber.org/protocol/chatstates"
 NS_MUC_USER = "http://jabber.org/protocol/muc#user"
@@ -112,29 +110,6 @@ class ArchiveSettings:
         )
 
 
-class IdSource:
-    """
-    Archive ids: 12 characters from 72 random bits, unpredictable as
-    XEP-0313 asks, taken from the system's random source a few hundred
-    at a time.
-    """
-
-    _CHUNK = 9 * 512
-
-    def __init__(self, random=os.urandom):
-        self._random = random
-        self._pool = b""
-        self._offset = 0
-
-    def __call__(self):
-        if self._offset >= len(self._pool):
-            self._pool = self._random(self._CHUNK)
-            self._offset = 0
-        start = self._offset
-        self._offset = start + 9
-        return base64.urlsafe_b64encode(self._pool[start : start + 9]).decode("ascii")
-
-
 def shouldStore(message, toFullJID):
     """
     Whether a message belongs in an archive (Prosody's rules, see the
@@ -179,10 +154,10 @@ def _serialize(message):
         if not (isinstance(child, domish.Element) and child.uri == NS_CHATSTATES)
     ]
     if len(kept) == len(children):
-        return message.toXml()
+        return serialize(message)
     message.children = kept
     try:
-        return message.toXml()
+        return serialize(message)
     finally:
         message.children = children
 
@@ -227,7 +202,7 @@ class MessageArchive:
         self.store = store
         self.settings = settings
         self.roster = roster
-        self.newId = IdSource()
+        self.newId = store.newId
         self._prefs = {}
         self._defaults = ArchivePrefs(settings.default)
 

@@ -107,6 +107,12 @@ class RoomArchive:
                                                 room=room.jid.full()))
         return d
 
+    def newId(self):
+        """
+        A stanza id for a message the room archives: its archive id.
+        """
+        return self.store.newId()
+
     def features(self, room):
         """
         The room's XEP-0313 features for its C{disco#info}.
@@ -185,12 +191,15 @@ def _importHistory(connection, service):
         (service,),
     )
     added = {}
+    last = 0
     for room, stanzaId, stamp, nick, stanza in rows:
         roomJID = "%s@%s" % (room, service)
+        # The archive's row numbers follow time (see ArchiveIds).
+        last = max(last + 1, int(stamp * 1000) << 10)
         cursor = connection.execute(
-            "INSERT OR IGNORE INTO mam_messages (owner, sid, stamp, peer, resource, stanza) "
-            "VALUES (?, ?, ?, ?, ?, ?)",
-            (roomJID, stanzaId, stamp, roomJID, nick, qualified(stanza)),
+            "INSERT OR IGNORE INTO mam_messages (id, owner, sid, stamp, peer, resource, stanza) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (last, roomJID, stanzaId, stamp, roomJID, nick, qualified(stanza)),
         )
         if cursor.rowcount:
             added[roomJID] = added.get(roomJID, 0) + 1

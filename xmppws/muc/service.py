@@ -295,6 +295,15 @@ class MUCService(XMPPHandler):
     def newId(self):
         return str(uuid.uuid4())
 
+    def newStanzaId(self, room):
+        """
+        The XEP-0359 stanza id of a message the room keeps: its archive id
+        when the room archives (so that the live id is the archive's).
+        """
+        if self.archive is not None and room.config.archiving:
+            return self.archive.newId()
+        return self.newId()
+
     # The service itself
 
     def _toService(self, element, sender, kind):
