@@ -12,8 +12,13 @@ other, and the process's CPU time per message
   - with it, the database jobs left out: what runs on the reactor thread
     (deciding, serializing, stamping the stanza ids).
 
-    python bench/archive_cost.py                 # 20000 messages, 3 rounds
-    python bench/archive_cost.py --messages 5000 --rounds 1
+    python bench/archive_cost.py                 # 10 rounds of 3000 messages
+    python bench/archive_cost.py --messages 5000 --rounds 3
+
+Each round measures the three modes one after the other; the figures
+are the medians over the rounds, and the costs the medians of each
+round's differences, so that a machine whose load changes (other
+processes) disturbs them less.
 
 The side-by-side benchmark (C{xmpp_bench.py --xmppws-args=--no-archive})
 measures the same over loopback sockets against Prosody.
@@ -114,22 +119,23 @@ def measure(messages, mode):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--messages", type=int, default=20000)
-    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--messages", type=int, default=3000)
+    parser.add_argument("--rounds", type=int, default=10)
     options = parser.parse_args(argv)
     results = {"off": [], "on": [], "reactor": []}
     for _ in range(options.rounds):
         for mode in ("off", "on", "reactor"):
             results[mode].append(measure(options.messages, mode) * 1e6)
-    best = {mode: min(values) for mode, values in results.items()}
-    print("CPU per routed message, in memory, best of %d rounds of %d messages:"
+    median = lambda values: sorted(values)[len(values) // 2]
+    base = median(results["off"])
+    print("CPU per routed message, in memory, medians of %d rounds of %d messages:"
           % (options.rounds, options.messages))
-    print("  without the archive                     %7.1f us" % (best["off"],))
-    print("  with the archive (writes included)      %7.1f us  (+%.1f us, +%.0f%%)"
-          % (best["on"], best["on"] - best["off"], 100 * (best["on"] / best["off"] - 1)))
-    print("  with the archive, reactor thread only   %7.1f us  (+%.1f us, +%.0f%%)"
-          % (best["reactor"], best["reactor"] - best["off"],
-             100 * (best["reactor"] / best["off"] - 1)))
+    print("  without the archive                     %7.1f us" % (base,))
+    for mode, label in (("on", "with the archive (writes included)   "),
+                        ("reactor", "with the archive, reactor thread only")):
+        cost = median([b - a for a, b in zip(results["off"], results[mode])])
+        print("  %s   %7.1f us  (+%.1f us, +%.0f%%)"
+              % (label, median(results[mode]), cost, 100 * cost / base))
     return 0
 
 

@@ -576,10 +576,16 @@ class Prosody(Peer):
     package = "prosody"
     boshPath = "/http-bind"
 
-    def __init__(self, directory, passwordHash="SHA-1", extraConfig="", **kwargs):
+    def __init__(self, directory, passwordHash="SHA-1", extraConfig="", extraModules=(),
+                 **kwargs):
+        """
+        @param extraModules: more Prosody modules to enable (such as
+            C{"mam"}).
+        """
         super().__init__(directory, **kwargs)
         self.passwordHash = passwordHash
         self.extraConfig = extraConfig
+        self.extraModules = list(extraModules)
         self.dataDir = os.path.join(self.directory, "data")
         os.makedirs(self.dataDir, exist_ok=True)
         self.configPath = os.path.join(self.directory, "prosody.cfg.lua")
@@ -612,7 +618,9 @@ class Prosody(Peer):
             "admins = { }",
             "certificates = %s" % _lua(os.path.join(self.directory, "tls")),
             "modules_enabled = { \"roster\"; \"saslauth\"; \"disco\"; \"ping\"; "
-            "\"bosh\"; \"websocket\";%s }" % (" \"tls\";" if self.tls else ""),
+            "\"bosh\"; \"websocket\";%s%s }" % (
+                " \"tls\";" if self.tls else "",
+                "".join(" %s;" % (_lua(name),) for name in self.extraModules)),
             "modules_disabled = { \"s2s\"; \"offline\"; }",
             "authentication = \"internal_hashed\"",
             "password_hash = %s" % _lua(self.passwordHash),

@@ -110,6 +110,52 @@ class ArchiveSettings:
         )
 
 
+# What _scan finds, besides whether to store.
+_STANZA_IDS = 1
+_CHAT_STATES = 2
+
+
+def _scan(message, toFullJID):
+    """
+    Look at a message's children once: whether it belongs in an archive
+    (Prosody's rules, see the module's docstring), and whether it has
+    stanza ids and chat states.
+
+    @return: C{(store, found)}, C{found} a mask of L{_STANZA_IDS} and
+        L{_CHAT_STATES}.
+    """
+    kind = message.getAttribute("type", "normal")
+    if kind == "headline" or kind == "groupchat":
+        return False, 0
+    if kind == "error":
+        return toFullJID, 0
+    store = False
+    found = 0
+    for child in message.children:
+        if not isinstance(child, domish.Element):
+            continue
+        uri = child.uri
+        if uri in _BODY_NAMESPACES:
+            if child.name in ("body", "subject"):
+                store = True
+        elif uri == NS_CHATSTATES:
+            found |= _CHAT_STATES
+        elif uri == NS_SID:
+            if child.name == "stanza-id":
+                found |= _STANZA_IDS
+        elif uri == NS_HINTS:
+            if child.name in ("no-store", "no-permanent-store"):
+                return False, found
+            if child.name == "store":
+                store = True
+        elif uri in KEPT_NAMESPACES:
+            store = True
+        elif uri == NS_MUC_USER and child.name == "x":
+            if any(True for _ in child.elements(NS_MUC_USER, "invite")):
+                store = True
+    return store, found
+
+
 def shouldStore(message, toFullJID):
     """
     Whether a message belongs in an archive (Prosody's rules, see the
@@ -119,43 +165,21 @@ def shouldStore(message, toFullJID):
         returned to a resource is kept, others are not).
     @rtype: L{bool}
     """
-    kind = message.getAttribute("type", "normal")
-    if kind == "headline" or kind == "groupchat":
-        return False
-    if kind == "error":
-        return toFullJID
-    store = False
-    for child in message.elements():
-        uri = child.uri
-        if uri == NS_HINTS:
-            if child.name in ("no-store", "no-permanent-store"):
-                return False
-            if child.name == "store":
-                store = True
-        elif uri in _BODY_NAMESPACES:
-            if child.name in ("body", "subject"):
-                store = True
-        elif uri in KEPT_NAMESPACES:
-            store = True
-        elif uri == NS_MUC_USER and child.name == "x":
-            if any(True for _ in child.elements(NS_MUC_USER, "invite")):
-                store = True
-    return store
+    return _scan(message, toFullJID)[0]
 
 
-def _serialize(message):
+def _serialize(message, found):
     """
     The archived copy of a message: as it is, without chat states.
     """
+    if not found & _CHAT_STATES:
+        return serialize(message)
     children = message.children
-    kept = [
+    message.children = [
         child
         for child in children
         if not (isinstance(child, domish.Element) and child.uri == NS_CHATSTATES)
     ]
-    if len(kept) == len(children):
-        return serialize(message)
-    message.children = kept
     try:
         return serialize(message)
     finally:
@@ -239,9 +263,10 @@ class MessageArchive:
         return prefs
 
     def _wanted(self, account, prefs, other):
-        rule = prefs.rule(other)
-        if rule is not None:
-            return rule
+        if prefs.always or prefs.never:
+            rule = prefs.rule(other)
+            if rule is not None:
+                return rule
         if prefs.default == "always":
             return True
         if prefs.default == "never":
@@ -258,8 +283,10 @@ class MessageArchive:
         """
         if stanza.name != "message" or session.anonymous:
             return None
-        kind = stanza.getAttribute("type", "normal")
-        if kind == "error" or not shouldStore(stanza, False):
+        if stanza.getAttribute("type") == "error":
+            return None
+        store, found = _scan(stanza, False)
+        if not store:
             return None
         owner = jids.bare(session.jid)
         try:
@@ -273,10 +300,11 @@ class MessageArchive:
             return None
         peer = jids.bare(to)
         ownerText = owner.full()
-        _stripIds(stanza, (ownerText, peer.full()))
+        if found & _STANZA_IDS:
+            _stripIds(stanza, (ownerText, peer.full()))
         if not self._wanted(owner, prefs, to):
             return None
-        xml = _serialize(stanza)
+        xml = _serialize(stanza, found)
         sid = self.newId()
         self.store.append(
             ArchivedMessage(ownerText, sid, self.server.reactor.seconds(), peer.full(),
@@ -307,7 +335,8 @@ class MessageArchive:
         """
         if stanza.name != "message":
             return None
-        if not shouldStore(stanza, to.resource is not None):
+        store, found = _scan(stanza, to.resource is not None)
+        if not store:
             return None
         owner = jids.bare(to)
         ownerText = owner.full()
@@ -317,7 +346,8 @@ class MessageArchive:
             sender = None
         if sender is None:
             sender = jids.fromPrepared(to.host)
-        _stripIds(stanza, (ownerText,))
+        if found & _STANZA_IDS:
+            _stripIds(stanza, (ownerText,))
         prefs = self.prefs(owner)
         if prefs is None:
             return None
@@ -328,7 +358,7 @@ class MessageArchive:
             return None
         if not self._wanted(owner, prefs, sender):
             return None
-        xml = archived[2] if archived is not None else _serialize(stanza)
+        xml = archived[2] if archived is not None else _serialize(stanza, found)
         sid = self.newId()
         self.store.append(
             ArchivedMessage(ownerText, sid, self.server.reactor.seconds(),
