@@ -2,7 +2,7 @@
 """
 Message archives (XEP-0313) in SQLite, written without blocking the
 reactor: the one store the server's accounts (L{xmppws.c2s.mam}) and
-the group chat rooms (L{xmppws.muc}) keep their archives in.
+the group chat rooms (L{xmppws.muc.archive}) keep their archives in.
 
 An archive belongs to an I{owner}, a bare JID as text (an account's, or
 a room's).  Each message is kept with its archive id (the XEP-0359

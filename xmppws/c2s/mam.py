@@ -245,7 +245,7 @@ class MessageArchive:
         The archiving preferences of a local account, or L{None} when it
         has no archive (an anonymous or unknown account).
 
-        @type account: bare L{jids.JID}
+        @param account: the account's bare JID.
         @rtype: L{ArchivePrefs} or L{None}
         """
         key = account.full()

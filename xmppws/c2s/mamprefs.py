@@ -48,7 +48,8 @@ class ArchivePrefs:
         """
         What the lists say about a JID.
 
-        @param target: the other party's JID (L{jids.JID}).
+        @param target: the other party's JID (a Twisted Words C{JID}, as
+            L{xmppws.c2s.jid.parse} returns).
         @return: C{True} (always), C{False} (never) or L{None} (the
             default applies).
         """
