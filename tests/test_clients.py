@@ -201,6 +201,22 @@ class MatrixTests(unittest.TestCase):
             [("xmpp.js", "ws"), ("Stanza", "ws"), ("Stanza", "wss"), (LEGACY, "ws")],
         )
 
+    def test_partsMerged(self):
+        """
+        Records of one client, transport and framing written by several
+        tests (parts) make one row holding the runs of all.
+        """
+        directory = FilePath(self.mktemp())
+        directory.makedirs()
+        first = self.record("Converse.js chat page", "ws", RFC7395, {"login": True})
+        second = self.record("Converse.js chat page", "ws", RFC7395,
+                             {"login": True, "archive": False}, ok=False, mechanisms=(None,))
+        for name, record in (("a.json", first), ("a--history.json", second)):
+            directory.child(name).setContent(json.dumps(record).encode())
+        [row] = matrix.load(directory)
+        self.assertEqual(len(row["runs"]), 3)
+        self.assertFalse(row["ok"])
+
     def test_cells(self):
         """
         A step passed in every run is I{pass}, failed in any is B{FAIL} with
@@ -225,7 +241,8 @@ class MatrixTests(unittest.TestCase):
                 line = line[2:]
             if line.startswith("- "):
                 cells.append(line[2:])
-        header, row = cells[:12], cells[12:24]
+        width = 3 + len(matrix.COLUMNS)
+        header, row = cells[:width], cells[width : 2 * width]
         self.assertEqual(header[0], "Client")
         values = dict(zip(header, row))
         self.assertEqual(values["Client"], "xmpp.js")
@@ -235,6 +252,7 @@ class MatrixTests(unittest.TestCase):
         self.assertEqual(values["Roster"], "pass")
         self.assertEqual(values["Ping"], "—")
         self.assertEqual(values["Group chat"], "—")
+        self.assertEqual(values["Archive"], "—")
         self.assertEqual(values["Close"], "**FAIL**")
         self.assertIn("Versions: xmpp.js 1.2.3, Node.js v20.0.0.", page)
         self.assertIn(

@@ -300,22 +300,19 @@ class ArchiveStore:
         self._writing = 0
         self._expiry = None
         self._closed = False
+        self._followed = False
         self.newId = ArchiveIds(clock)
 
     # Life cycle
 
     def start(self):
         """
-        Learn the largest row number written so far (so that new ids come
-        after it even if the clock went back), and delete expired
-        messages every L{EXPIRY_INTERVAL} seconds (queries leave them out
-        meanwhile).
+        Delete expired messages every L{EXPIRY_INTERVAL} seconds (queries
+        leave them out meanwhile).  Nothing runs before the first
+        interval: starting opens no database (and no thread), so that a
+        service that cannot listen exits at once.
         """
-        if self._expiry is not None or self._closed:
-            return
-        d = self.db.run(_largestRow)
-        d.addCallbacks(self.newId.follow, lambda f: self.log.failure("Reading the archive failed", f))
-        if self.retention is None:
+        if self._expiry is not None or self._closed or self.retention is None:
             return
         self._expiry = task.LoopingCall(self._expireNow)
         self._expiry.clock = self.clock
@@ -371,6 +368,13 @@ class ArchiveStore:
             if self._scheduled.active():
                 self._scheduled.cancel()
             self._scheduled = None
+        if not self._followed:
+            # First, the largest row number written before, so that new
+            # ids come after it even if the clock went back.
+            self._followed = True
+            d = self.db.run(_largestRow)
+            d.addCallbacks(self.newId.follow,
+                           lambda f: self.log.failure("Reading the archive failed", f))
         if not self._pending:
             return defer.succeed(None)
         rows, self._pending = self._pending, []
