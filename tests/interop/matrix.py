@@ -106,10 +106,10 @@ Interoperability matrix
 =======================
 
 The outcome of the last run of ``tests.test_clients``,
-``tests.test_browser`` and ``tests.test_browser_chat`` (see
-:doc:`interop`): each client library, and Converse.js in Chromium (on a
-test page, and on the served chat page), against the embedded server, per
-transport and framing.  *pass* means the step worked in every run of that
+``tests.test_browser``, ``tests.test_browser_chat`` and
+``tests.test_browser_history`` (see :doc:`interop`): each client library,
+and Converse.js in Chromium (on a test page, and on the served chat page),
+against the embedded server, per transport and framing.  *pass* means the step worked in every run of that
 row (once per SASL mechanism, or per user of the chat page), **FAIL** that
 it failed in at least one, and a dash that the client does not do it or
 the row's test does not try it.
