@@ -698,7 +698,12 @@ def startServer(run, name, directory):
     o = run.options
     cls = {"xmppws": peers.Xmppws, "prosody": peers.Prosody, "ejabberd": peers.Ejabberd,
            "gateway": GatewayTarget}[name]
-    server = cls(os.path.join(directory, name), cpus=run.serverCPUs)
+    extra = {}
+    if name == "xmppws" and o.xmppws_args:
+        extra["extraArgs"] = o.xmppws_args
+    if name in ("prosody", "gateway") and o.prosody_modules:
+        extra["modules"] = o.prosody_modules
+    server = cls(os.path.join(directory, name), cpus=run.serverCPUs, **extra)
     count = max([2 * o.pairs] + ([max(o.memory_levels)] if "memory" in o.workloads else []))
     users = ["u%d" % i for i in range(count)] + ["c%d" % i for i in range(o.session_users)]
     t = time.monotonic()
@@ -961,6 +966,12 @@ def options(argv=None):
     p.add_argument("--no-plots", dest="plots", action="store_false")
     p.add_argument("--keep", action="store_true",
                    help="keep the servers' directories (logs, data) after the run")
+    p.add_argument("--xmppws-args", type=lambda text: text.split(), default=[],
+                   help="more options for twistd xmppws, as one string (such as "
+                        "'--no-archive' to measure the message archive's cost)")
+    p.add_argument("--prosody-modules", type=comma(str), default=[],
+                   help="more Prosody modules to enable (such as 'mam', to compare with "
+                        "xmppws's message archive)")
     p.add_argument("--quick", action="store_true", help="small counts: a few minutes")
     p.add_argument("--smoke", action="store_true", help="tiny counts: seconds (for the tests)")
     p.add_argument("--publish", metavar="JSON",

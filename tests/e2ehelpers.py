@@ -38,7 +38,7 @@ from twisted.words.xish import domish
 
 from tests.c2shelpers import parseElement
 from xmppws.c2s import component
-from xmppws.c2s.modules import installModules
+from xmppws.c2s.modules import closeModules, installModules
 from xmppws.c2s.server import ServerConfig, XMPPServer
 from xmppws.c2s.storage import Storage
 from xmppws.client import XMPPWebSocketClientFactory
@@ -470,6 +470,8 @@ class E2EServer:
             for resources in list(self.server.sessions.values()):
                 for session in list(resources.values()):
                     self.server.endSession(session)
+            # The archive and personal data: written, closed, threads gone.
+            yield closeModules(self.server)
             self.storage.close()
             self.server = None
 
@@ -938,7 +940,9 @@ class SlixmppClient:
         future.add_done_callback(lambda f: self.reactor.callFromThread(fire, f))
         return withTimeout(d, self.reactor, timeout, "%s on slixmpp" % (function,))
 
-    def login(self, port, tls=False, caFile=None, mechanism=None, streamManagement=False):
+    def login(
+        self, port, tls=False, caFile=None, mechanism=None, streamManagement=False, plugins=()
+    ):
         """
         Connect to C{127.0.0.1:port}, with STARTTLS trusting C{caFile} if
         C{tls}, authenticate (with C{mechanism} only, if given), fetch the
@@ -946,10 +950,13 @@ class SlixmppClient:
         XEP-0198 with resumption (slixmpp's plugin, asking for an
         acknowledgement after every stanza).
 
+        @param plugins: more slixmpp plugins to register first (such as
+            C{xep_0313}).
         @return: a L{defer.Deferred} firing with the bound JID.
         """
         d = self.call(
-            self._login, port, tls, caFile, mechanism, streamManagement, timeout=TIMEOUT + 5
+            self._login, port, tls, caFile, mechanism, streamManagement, plugins,
+            timeout=TIMEOUT + 5,
         )
 
         def loggedIn(jid):
@@ -958,7 +965,7 @@ class SlixmppClient:
 
         return d.addCallback(loggedIn)
 
-    async def _login(self, port, tls, caFile, mechanism, streamManagement):
+    async def _login(self, port, tls, caFile, mechanism, streamManagement, plugins=()):
         import slixmpp
 
         config = {"feature_mechanisms": {"unencrypted_scram": not tls}}
@@ -972,6 +979,8 @@ class SlixmppClient:
         xmpp.register_plugin("xep_0092")
         if streamManagement:
             xmpp.register_plugin("xep_0198", {"window": 1})
+        for plugin in plugins:
+            xmpp.register_plugin(plugin)
         xmpp.enable_direct_tls = False
         xmpp.enable_starttls = tls
         xmpp.enable_plaintext = not tls

@@ -74,6 +74,39 @@ class AdminTests(unittest.TestCase):
         self.assertEqual(self.run_("list")[1], "")
         self.assertEqual(self.run_("deluser", "alice@localhost")[0], 1)
 
+    def test_deluserForgetsData(self):
+        """
+        C{deluser} also deletes the account's message archive and personal
+        data, and nobody else's.
+        """
+        import os
+        import sqlite3
+
+        from xmppws.c2s.archive import SCHEMA as ARCHIVE_SCHEMA
+        from xmppws.c2s.personal import SCHEMA as PERSONAL_SCHEMA
+
+        self.run_("adduser", "alice@localhost", "a")
+        for name, schema, table in (
+            ("archive.sqlite", ARCHIVE_SCHEMA, "mam_messages"),
+            ("personal.sqlite", PERSONAL_SCHEMA, "vcards"),
+        ):
+            db = sqlite3.connect(os.path.join(self.dataDir, name))
+            db.executescript(schema)
+            for owner in ("alice@localhost", "bob@localhost"):
+                if table == "vcards":
+                    db.execute("INSERT INTO vcards VALUES (?, '<vCard/>')", (owner,))
+                else:
+                    db.execute("INSERT INTO mam_messages (owner, sid, stamp, peer, stanza) "
+                               "VALUES (?, 'x', 0, 'p', '<message/>')", (owner,))
+            db.commit()
+            db.close()
+        self.assertEqual(self.run_("deluser", "alice@localhost")[0], 0)
+        for name, table in (("archive.sqlite", "mam_messages"), ("personal.sqlite", "vcards")):
+            db = sqlite3.connect(os.path.join(self.dataDir, name))
+            owners = [row[0] for row in db.execute("SELECT owner FROM %s" % (table,))]
+            db.close()
+            self.assertEqual(owners, ["bob@localhost"])
+
     def test_list(self):
         """
         C{list} prints accounts, optionally of one domain.

@@ -37,6 +37,10 @@ def tableSizes(server):
     owners = {"server": server, "throttle": server.throttle}
     for name, state in server.modules.items():
         owners["module " + name] = state
+        store = getattr(state, "store", None)
+        if store is not None:
+            # The archive's queue of rows to write, and the like.
+            owners["store of " + name] = store
     for bare, resources in server.sessions.items():
         for resource, session in resources.items():
             owners["session %s/%s" % (bare, resource)] = session
@@ -87,6 +91,12 @@ class DistinctJIDTests(unittest.TestCase):
         self.drain()
 
     def drain(self):
+        # Queued archive rows are written.
+        for state in self.server.modules.values():
+            store = getattr(state, "store", None)
+            if hasattr(store, "flush"):
+                store.flush()
+        self.clock.advance(0)
         for client in (self.alice, self.phone, self.bob):
             client.ws.transport.clear()
 
@@ -123,6 +133,32 @@ class DistinctJIDTests(unittest.TestCase):
             # in 'to' on another account.
             b"<message xmlns='jabber:client' from='alice@localhost/desk' to='carol@localhost/c%d'>"
             b"<body>x</body></message>" % (n,),
+            # Archive queries naming made-up JIDs and ids.
+            b"<iq xmlns='jabber:client' type='set' id='m%d'><query xmlns='urn:xmpp:mam:2'>"
+            b"<x xmlns='jabber:x:data' type='submit'><field var='FORM_TYPE'><value>"
+            b"urn:xmpp:mam:2</value></field><field var='with'><value>w%d@h%d.example/r</value>"
+            b"</field></x><set xmlns='http://jabber.org/protocol/rsm'><max>1</max></set>"
+            b"</query></iq>" % (n, n, n),
+            b"<iq xmlns='jabber:client' type='set' id='a%d'><query xmlns='urn:xmpp:mam:2'>"
+            b"<set xmlns='http://jabber.org/protocol/rsm'><after>id%d</after></set></query>"
+            b"</iq>" % (n, n),
+            # PEP: items of made-up nodes of made-up and real accounts,
+            # node discovery, vCards and private storage.
+            b"<iq xmlns='jabber:client' type='get' id='p%d' to='u%d@localhost'><pubsub "
+            b"xmlns='http://jabber.org/protocol/pubsub'><items node='n%d'/></pubsub></iq>"
+            % (n, n, n),
+            b"<iq xmlns='jabber:client' type='get' id='e%d' to='bob@localhost'><pubsub "
+            b"xmlns='http://jabber.org/protocol/pubsub'><items node='n%d'/></pubsub></iq>"
+            % (n, n),
+            b"<iq xmlns='jabber:client' type='get' id='f%d' to='bob@localhost'><query "
+            b"xmlns='http://jabber.org/protocol/disco#info' node='n%d'/></iq>" % (n, n),
+            b"<iq xmlns='jabber:client' type='get' id='c%d' to='u%d@localhost'><vCard "
+            b"xmlns='vcard-temp'/></iq>" % (n, n),
+            b"<iq xmlns='jabber:client' type='get' id='g%d'><query xmlns='jabber:iq:private'>"
+            b"<x xmlns='urn:example:%d'/></query></iq>" % (n, n),
+            # Capabilities nobody has seen (the server asks; nobody answers).
+            b"<presence xmlns='jabber:client'><c xmlns='http://jabber.org/protocol/caps' "
+            b"hash='sha-1' node='https://example.org/%d' ver='v%d='/></presence>" % (n, n),
         ]
 
     def send(self, first, last):

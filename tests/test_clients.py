@@ -5,7 +5,10 @@ server on loopback: xmpp.js (C{@xmpp/client}), Strophe.js and Stanza over
 C{ws://} and C{wss://} in the RFC 7395 framing, and a client speaking the
 draft-00 framing the way Strophe.js 1.1 did.
 
-xmpp.js and Stanza also create, use and moderate a group chat room.
+xmpp.js and Stanza also create, use and moderate a group chat room;
+Stanza also reads its message archive page by page, publishes and is
+notified of avatars (PEP), sets and reads vCards and keeps bookmarks in
+private storage.
 
 Each test starts a server, runs one script of C{tests/interop/clients}
 (see C{tests/interop/lib/scenario.mjs} for what it does) and asserts on
@@ -198,6 +201,38 @@ class MatrixTests(unittest.TestCase):
             [("xmpp.js", "ws"), ("Stanza", "ws"), ("Stanza", "wss"), (LEGACY, "ws")],
         )
 
+    def test_partsMerged(self):
+        """
+        Records of one client, transport and framing written by several
+        tests (parts) make one row holding the runs of all.
+        """
+        directory = FilePath(self.mktemp())
+        directory.makedirs()
+        first = self.record("Converse.js chat page", "ws", RFC7395, {"login": True})
+        second = self.record("Converse.js chat page", "ws", RFC7395,
+                             {"login": True, "archive": False}, ok=False, mechanisms=(None,))
+        for name, record in (("a.json", first), ("a--history.json", second)):
+            directory.child(name).setContent(json.dumps(record).encode())
+        [row] = matrix.load(directory)
+        self.assertEqual(len(row["runs"]), 3)
+        self.assertFalse(row["ok"])
+
+    def test_routesApart(self):
+        """
+        The same client, transport and framing through a gateway is a row
+        of its own, after the direct one.
+        """
+        directory = FilePath(self.mktemp())
+        directory.makedirs()
+        direct = self.record("Stanza", "ws", RFC7395, {"login": True})
+        relayed = dict(self.record("Stanza", "ws", RFC7395, {"login": False}, ok=False),
+                       via="gateway to Prosody 0.12.3")
+        for name, record in (("a--gateway.json", relayed), ("a.json", direct)):
+            directory.child(name).setContent(json.dumps(record).encode())
+        rows = matrix.load(directory)
+        self.assertEqual([(r.get("via"), r["ok"]) for r in rows],
+                         [(None, True), ("gateway to Prosody 0.12.3", False)])
+
     def test_cells(self):
         """
         A step passed in every run is I{pass}, failed in any is B{FAIL} with
@@ -222,7 +257,8 @@ class MatrixTests(unittest.TestCase):
                 line = line[2:]
             if line.startswith("- "):
                 cells.append(line[2:])
-        header, row = cells[:12], cells[12:24]
+        width = 3 + len(matrix.COLUMNS)
+        header, row = cells[:width], cells[width : 2 * width]
         self.assertEqual(header[0], "Client")
         values = dict(zip(header, row))
         self.assertEqual(values["Client"], "xmpp.js")
@@ -232,6 +268,7 @@ class MatrixTests(unittest.TestCase):
         self.assertEqual(values["Roster"], "pass")
         self.assertEqual(values["Ping"], "—")
         self.assertEqual(values["Group chat"], "—")
+        self.assertEqual(values["Archive"], "—")
         self.assertEqual(values["Close"], "**FAIL**")
         self.assertIn("Versions: xmpp.js 1.2.3, Node.js v20.0.0.", page)
         self.assertIn(

@@ -468,6 +468,9 @@ class HardeningOptionsTests(OptionsMixin, unittest.TestCase):
             "--max-pending-subscriptions", "4", "--max-roster-groups", "5",
             "--max-blocked", "6", "--max-directed-presences", "7",
             "--sm-max-queue", "8", "--max-offline-messages", "9",
+            "--max-archive-messages", "10", "--max-archive-prefs", "11",
+            "--max-pep-nodes", "12", "--max-pep-items", "13", "--max-pep-item-size", "14",
+            "--max-vcard-size", "15", "--max-private-size", "16",
             "--registration-interval", "0",
         )
         throttle, quotas = settings.throttle, settings.quotas
@@ -480,7 +483,7 @@ class HardeningOptionsTests(OptionsMixin, unittest.TestCase):
             (3, 4, 0.5, 30, 600, 120, 0, 0),
         )
         self.assertEqual(
-            [getattr(quotas, name) for name in Quotas._names], [2, 3, 4, 5, 6, 7, 8, 9]
+            [getattr(quotas, name) for name in Quotas._names], list(range(2, 17))
         )
         self.assertEqual(settings.registrationInterval, 0)
 
@@ -663,3 +666,53 @@ class HelpTests(unittest.TestCase):
             timeout=60,
         )
         self.assertEqual(output.strip(), b"[]")
+
+
+class ArchiveOptionsTests(unittest.TestCase):
+    """
+    The message archive's options.
+    """
+
+    def parse(self, *argv):
+        options = tap.Options()
+        options.parseOptions(["--data-dir", self.mktemp()] + list(argv))
+        return options.settings
+
+    def test_defaults(self):
+        """
+        By default archives are on, kept one week, everything archived; the
+        rooms follow.
+        """
+        settings = self.parse()
+        self.assertEqual(
+            (settings.archive.enabled, settings.archive.retention, settings.archive.default),
+            (True, 7 * 86400, "always"),
+        )
+        self.assertEqual((settings.muc.archive, settings.muc.archiveRetention),
+                         (True, 7 * 86400))
+
+    def test_values(self):
+        """
+        --archive-expires-after takes units or never, --archive-default a
+        policy, --no-archive turns archives off for rooms too.
+        """
+        settings = self.parse("--archive-expires-after", "30d", "--archive-default", "roster",
+                              "--max-archive-messages", "50")
+        self.assertEqual((settings.archive.retention, settings.archive.default),
+                         (30 * 86400, "roster"))
+        self.assertEqual(settings.muc.maxArchiveMessages, 50)
+        self.assertIsNone(self.parse("--archive-expires-after", "never").archive.retention)
+        settings = self.parse("--no-archive")
+        self.assertFalse(settings.archive.enabled)
+        self.assertFalse(settings.muc.archive)
+
+    def test_invalid(self):
+        """
+        A retention or default that makes no sense is refused, naming the
+        option.
+        """
+        for option, value in [("--archive-expires-after", "soon"),
+                              ("--archive-expires-after", "0d"),
+                              ("--archive-default", "sometimes")]:
+            error = self.assertRaises(usage.UsageError, self.parse, option, value)
+            self.assertIn(option.lstrip("-"), str(error))

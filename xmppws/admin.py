@@ -9,6 +9,7 @@ service runs.
     xmppws-admin --data-dir DIR list [DOMAIN]
 """
 
+import os
 import sys
 
 from twisted.python import usage
@@ -73,6 +74,33 @@ class Options(usage.Options):
             raise usage.UsageError("name a command: adduser, passwd, deluser or list")
 
 
+def _forgetData(dataDir, owner):
+    """
+    Delete an account's message archive and personal data (PEP, vCard,
+    private XML), which the service keeps in databases of their own.
+    """
+    from xmppws.c2s.archive import SCHEMA as ARCHIVE_SCHEMA, ArchiveStore
+    from xmppws.c2s.asyncdb import AsyncDatabase, InlineRunner
+    from xmppws.c2s.personal import SCHEMA as PERSONAL_SCHEMA, PersonalStore
+
+    for name, schema, forget in (
+        ("archive.sqlite", ARCHIVE_SCHEMA, lambda db: ArchiveStore(db, None).delete(owner)),
+        ("personal.sqlite", PERSONAL_SCHEMA, lambda db: PersonalStore(db).deleteAccount(owner)),
+    ):
+        path = os.path.join(dataDir, name)
+        if not os.path.exists(path):
+            continue
+        db = AsyncDatabase(None, path, schema, InlineRunner())
+        failures = []
+        try:
+            forget(db).addErrback(failures.append)
+        finally:
+            db.close()
+        for failure in failures:
+            print("xmppws-admin: %s: could not delete the data of %s: %s"
+                  % (name, owner, failure.getErrorMessage()), file=sys.stderr)
+
+
 def run(argv, out=sys.stdout):
     """
     Run one command.
@@ -104,6 +132,7 @@ def run(argv, out=sys.stdout):
             print("changed the password of %s@%s" % (username, domain), file=out)
         else:
             storage.deleteUser(username, domain)
+            _forgetData(options["data-dir"], "%s@%s" % (username, domain))
             print("deleted %s@%s" % (username, domain), file=out)
         return 0
     except ValueError as e:

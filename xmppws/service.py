@@ -44,7 +44,7 @@ from xmppws._connections import ConnectionMonitor
 from xmppws._tls import CertificateError
 from xmppws.c2s.asyncdb import InlineRunner, ThreadRunner
 from xmppws.c2s import component as xmppcomponent
-from xmppws.c2s.modules import installModules
+from xmppws.c2s.modules import closeModules, installModules
 from xmppws.c2s.server import ServerConfig, XMPPServer
 from xmppws.c2s.storage import Storage
 from xmppws.chatpage import ChatPage
@@ -113,8 +113,11 @@ class Settings:
     @ivar converseURL: where the chat page loads Converse.js from
         instead, or L{None}.
     @ivar databaseRunner: the L{xmppws.c2s.asyncdb.IRunner} of the
-        asynchronous databases (the rooms); if L{None}, a L{ThreadRunner},
-        or an L{InlineRunner} on a reactor without threads (a test clock).
+        asynchronous databases (the rooms, the message archive, personal
+        data); if L{None}, a L{ThreadRunner} each, or an L{InlineRunner}
+        on a reactor without threads (a test clock).
+    @ivar archive: the L{xmppws.c2s.mam.ArchiveSettings} of accounts'
+        message archives, or L{None} for the defaults (on, one week).
     @ivar upstreams: the L{xmppws.gateway.routes.UpstreamRoute}s of the
         relayed domains (gateway mode), in the order given.
     @ivar upstreamTimeout: seconds one upstream server may take from
@@ -157,6 +160,7 @@ class Settings:
     upstreams = ()
     upstreamTimeout = 10.0
     insecureWebSocket = "refuse"
+    archive = None
 
     def __init__(self, **values):
         for name, value in values.items():
@@ -425,6 +429,8 @@ class XMPPService(MultiService):
                 throttle=settings.throttle,
                 quotas=settings.quotas,
                 registrationInterval=settings.registrationInterval,
+                archive=settings.archive,
+                databaseRunner=settings.databaseRunner,
             ),
             reactor=reactor,
             tlsOptions=settings.certificate,
@@ -651,7 +657,11 @@ class XMPPService(MultiService):
                     self.server.endSession(session)
                 except Exception:
                     self.log.failure("Failed to end {session}", session=session)
-        self.storage.close()
+        # The modules' own databases (archive, personal data) write what
+        # they queued, then close.
+        d = closeModules(self.server)
+        d.addBoth(lambda _: self.storage.close())
+        return d
 
 
 def _stopAll(services):

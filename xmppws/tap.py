@@ -21,6 +21,8 @@ from twisted.python import usage
 
 from xmppws import _handshake, _tls
 from xmppws.c2s import jid as jids
+from xmppws.c2s.archive import parseDuration
+from xmppws.c2s.mam import ArchiveSettings
 from xmppws.c2s.quotas import Quotas
 from xmppws.c2s.throttle import ThrottlePolicy
 from xmppws.chatpage import checkConverseDir
@@ -234,6 +236,54 @@ _VALUES = [
         "Offline messages kept for one account.",
     ),
     (
+        "max-archive-messages",
+        str(Quotas.maxArchiveMessages),
+        "Messages one message archive (an account's, or a group chat room's) "
+        "keeps; the oldest make room.",
+    ),
+    (
+        "max-archive-prefs",
+        str(Quotas.maxArchivePrefs),
+        "JIDs one account may list in its archiving preferences (XEP-0441).",
+    ),
+    (
+        "max-pep-nodes",
+        str(Quotas.maxPepNodes),
+        "Personal eventing (XEP-0163) nodes of one account.",
+    ),
+    (
+        "max-pep-items",
+        str(Quotas.maxPepItems),
+        "Items kept in one account's personal eventing nodes together.",
+    ),
+    (
+        "max-pep-item-size",
+        str(Quotas.maxPepItemSize),
+        "Largest personal eventing item (an avatar, say), in bytes.",
+    ),
+    (
+        "max-vcard-size",
+        str(Quotas.maxVCardSize),
+        "Largest vCard (XEP-0054), avatar included, in bytes.",
+    ),
+    (
+        "max-private-size",
+        str(Quotas.maxPrivateSize),
+        "Bytes of private XML (XEP-0049) one account may keep.",
+    ),
+    (
+        "archive-expires-after",
+        "1w",
+        "How long archived messages (XEP-0313) are kept, accounts' and rooms': "
+        "12h, 30d, 1w, 1y, or never.",
+    ),
+    (
+        "archive-default",
+        "always",
+        "What is archived for accounts that set no archiving preferences: "
+        "'always', 'roster' (messages with contacts) or 'never'.",
+    ),
+    (
         "registration-interval",
         "60",
         "Seconds between two in-band registrations from one address (IPv6: "
@@ -333,7 +383,11 @@ _FLAGS = (
     "require-encryption",
     "muc-public-rooms",
     "muc-persistent-rooms",
+    "archive",
 )
+
+# Flags that are on unless turned off.
+_FLAG_DEFAULTS = {"archive": True}
 
 _LIMITS = {
     "max-connections": ("maxConnections", int),
@@ -373,6 +427,13 @@ _QUOTAS = {
     "max-directed-presences": "maxDirectedPresences",
     "sm-max-queue": "smMaxQueue",
     "max-offline-messages": "maxOfflineMessages",
+    "max-archive-messages": "maxArchiveMessages",
+    "max-archive-prefs": "maxArchivePrefs",
+    "max-pep-nodes": "maxPepNodes",
+    "max-pep-items": "maxPepItems",
+    "max-pep-item-size": "maxPepItemSize",
+    "max-vcard-size": "maxVCardSize",
+    "max-private-size": "maxPrivateSize",
 }
 
 _RESERVED_PATHS = ("/.well-known/host-meta", "/.well-known/host-meta.json")
@@ -581,6 +642,20 @@ class Options(usage.Options):
         """
         self["muc-persistent-rooms"] = False
 
+    def opt_no_archive(self):
+        """
+        Keep no message archives (XEP-0313), for accounts or group chat
+        rooms.
+        """
+        self["archive"] = False
+
+    def opt_archive(self):
+        """
+        Keep message archives for accounts and group chat rooms (the
+        default).
+        """
+        self["archive"] = True
+
     # Checking
 
     def postOptions(self):
@@ -607,7 +682,9 @@ class Options(usage.Options):
                 default = []
             merged[name] = self._choose(name, self[name] or None, fileSettings, list(default))
         for name in _FLAGS:
-            merged[name] = bool(self._choose(name, self[name], fileSettings, False))
+            merged[name] = bool(
+                self._choose(name, self[name], fileSettings, _FLAG_DEFAULTS.get(name, False))
+            )
         self.update(merged)
         self.settings = self._settings()
 
@@ -693,7 +770,8 @@ class Options(usage.Options):
             self._fail("component", "needs a --domain served locally")
         if components and not self["component-secret"]:
             self._fail("component", "needs --component-secret")
-        muc = self._muc(domains)
+        archive = self._archive()
+        muc = self._muc(domains, archive, quotas)
         chatPath, converseDir, converseURL = self._chat(path, metricsPath)
         allCertificates = list(certificates.values())
         if certificate is not None:
@@ -731,9 +809,25 @@ class Options(usage.Options):
             upstreams=upstreams,
             upstreamTimeout=upstreamTimeout,
             insecureWebSocket=self["insecure-websocket"],
+            archive=archive,
         )
 
-    def _muc(self, domains):
+    def _archive(self):
+        """
+        The message archive's settings.
+        """
+        try:
+            retention = parseDuration(str(self["archive-expires-after"]))
+        except ValueError as e:
+            self._fail("archive-expires-after", "%r is %s" % (self["archive-expires-after"], e))
+        default = self["archive-default"]
+        if default not in ("always", "roster", "never"):
+            self._fail("archive-default", "must be 'always', 'roster' or 'never', not %r" % (
+                default,))
+        return ArchiveSettings(enabled=self["archive"], retention=retention,
+                               default=default)
+
+    def _muc(self, domains, archive, quotas):
         """
         The group chat settings, or L{None} when it is off.
         """
@@ -761,6 +855,9 @@ class Options(usage.Options):
             maxMessageSize=self._number("muc-max-message-size", int, 1),
             defaultPublic=self["muc-public-rooms"],
             defaultPersistent=self["muc-persistent-rooms"],
+            archive=archive.enabled,
+            archiveRetention=archive.retention,
+            maxArchiveMessages=quotas.maxArchiveMessages,
         )
 
     def _chat(self, path, metricsPath):

@@ -33,7 +33,7 @@ from twisted.web.server import Site
 from twisted.web.static import File
 
 from xmppws.c2s import component
-from xmppws.c2s.modules import installModules
+from xmppws.c2s.modules import closeModules, installModules
 from xmppws.c2s.server import ServerConfig, XMPPServer
 from xmppws.c2s.storage import RosterRow, Storage
 from xmppws.chatpage import ChatPage
@@ -247,6 +247,8 @@ class InteropServer:
             for resources in list(self.server.sessions.values()):
                 for session in list(resources.values()):
                     self.server.endSession(session)
+            # The archive's and personal data's databases, and threads.
+            yield closeModules(self.server)
             self.server.storage.close()
         if self.muc is not None and self.muc.running:
             yield self.muc.stopService()
@@ -403,7 +405,7 @@ def runNode(reactor, script, config, timeout=90, env=None, logPath=None):
     return finished.addCallback(keepLog)
 
 
-def recordResult(client, transport, framing, run, result=None, via=None):
+def recordResult(client, transport, framing, run, result=None, via=None, part=None):
     """
     Keep the outcome of one client on one transport and framing for the
     generated matrix.
@@ -414,6 +416,8 @@ def recordResult(client, transport, framing, run, result=None, via=None):
     @type result: L{dict}
     @param via: the route the client took when it was not the embedded
         server (such as C{'gateway to Prosody 0.12.3'}), or L{None}.
+    @param part: when several tests fill one row of the matrix, a name
+        for this test's part (the matrix merges the parts).
     @return: the stored record.
     @rtype: L{dict}
     """
@@ -437,8 +441,11 @@ def recordResult(client, transport, framing, run, result=None, via=None):
     if via:
         record["via"] = via
     RESULTS.makedirs(ignoreExistingDirectory=True)
-    name = "%s--%s--%s.json" % (client, transport, framing)
+    name = "%s--%s--%s" % (client, transport, framing)
     if via:
-        name = name[: -len(".json")] + "--%s.json" % (via.split(" ", 1)[0],)
+        name += "--%s" % (via.split(" ", 1)[0],)
+    if part:
+        name += "--" + part
+    name += ".json"
     RESULTS.child(name).setContent(json.dumps(record, indent=2, sort_keys=True).encode("utf-8"))
     return record

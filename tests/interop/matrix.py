@@ -36,6 +36,10 @@ COLUMNS = (
     ("message", "Messages"),
     ("ping", "Ping"),
     ("muc", "Group chat"),
+    ("archive", "Archive"),
+    ("pep", "PEP"),
+    ("vcard", "vCard"),
+    ("private", "Private"),
     ("resume", "Resume"),
     ("close", "Close"),
 )
@@ -69,6 +73,22 @@ Group chat
     the room's XEP-0359 stanza id, the creator kicks the other (307).
     For the chat page: each user creates or enters the room from
     Converse.js's dialog and both see each other's message.
+Archive
+    XEP-0313: one user sends three messages; the other's live copies carry
+    its archive's XEP-0359 stanza ids, and two pages read backwards from
+    the end of its archive (XEP-0059) return them in order with the same
+    ids.  For the chat page: after a reload with the browser's storage
+    emptied, Converse.js shows the one-to-one and the room history from
+    the archives.
+PEP
+    XEP-0163: one user announces ``urn:xmpp:avatar:metadata+notify`` in
+    its XEP-0115 caps, the other publishes a XEP-0084 avatar, the first is
+    notified and fetches the data.  For the chat page: each user sets an
+    avatar in Converse.js's profile and sees the other's.
+vCard
+    XEP-0054: one user sets its vCard, the other reads it.
+Private
+    XEP-0049: a XEP-0048 bookmark kept in private storage is read back.
 Resume
     XEP-0198: the socket is cut, a message is sent to the user meanwhile;
     the client resumes its session on a new WebSocket and gets it.
@@ -86,15 +106,15 @@ Interoperability matrix
 =======================
 
 The outcome of the last run of ``tests.test_clients``,
-``tests.test_browser`` and ``tests.test_browser_chat`` (see
-:doc:`interop`): each client library, and Converse.js in Chromium (on a
-test page, and on the served chat page), against the embedded server, per
-transport and framing; rows naming a gateway
-(``tests.test_gateway_interop``) ran through the gateway in front of that
-server (see :doc:`gateway`).  *pass* means the step worked in every run of
-that row (once per SASL mechanism, or per user of the chat page), **FAIL**
-that it failed in at least one, and a dash that the client does not do it
-or the row's test does not try it.
+``tests.test_browser``, ``tests.test_browser_chat`` and
+``tests.test_browser_history`` (see :doc:`interop`): each client library,
+and Converse.js in Chromium (on a test page, and on the served chat page),
+against the embedded server, per transport and framing; rows naming a
+gateway (``tests.test_gateway_interop``) ran through the gateway in front
+of that server (see :doc:`gateway`).  *pass* means the step worked in every
+run of that row (once per SASL mechanism, or per user of the chat page),
+**FAIL** that it failed in at least one, and a dash that the client does
+not do it or the row's test does not try it.
 """
 
 
@@ -109,11 +129,22 @@ def load(directory):
     records = []
     if not directory.isdir():
         return records
-    for child in directory.globChildren("*.json"):
+    rows = {}
+    for child in sorted(directory.globChildren("*.json"), key=lambda c: c.basename()):
         try:
-            records.append(json.loads(child.getContent().decode("utf-8")))
+            record = json.loads(child.getContent().decode("utf-8"))
         except ValueError:
             continue
+        key = (record.get("client"), record.get("transport"), record.get("framing"),
+               record.get("via"))
+        if key in rows:
+            # Another test's part of the same row: its runs join the row's.
+            row = rows[key]
+            row["runs"] = list(row.get("runs") or []) + list(record.get("runs") or [])
+            row["ok"] = bool(row.get("ok")) and bool(record.get("ok"))
+            continue
+        rows[key] = record
+        records.append(record)
 
     def order(record):
         client = record.get("client", "")

@@ -65,7 +65,9 @@ class IRunner(Interface):
 @implementer(IRunner)
 class ThreadRunner:
     """
-    One thread of its own, started on the first job.
+    One thread of its own, started on the first job.  If the reactor
+    shuts down before the runner is stopped, the thread finishes the
+    jobs asked for and ends with it, so that the process can exit.
 
     @ivar reactor: the reactor results are delivered on.
     """
@@ -74,12 +76,22 @@ class ThreadRunner:
         self.reactor = reactor
         self._pool = ThreadPool(minthreads=1, maxthreads=1, name=name)
         self._started = False
+        self._trigger = None
 
     def run(self, job):
         if not self._started:
             self._pool.start()
             self._started = True
+            self._trigger = self.reactor.addSystemEventTrigger(
+                "during", "shutdown", self._shutdown
+            )
         return deferToThreadPool(self.reactor, self._pool, job)
+
+    def _shutdown(self):
+        self._trigger = None
+        if self._started:
+            self._started = False
+            self._pool.stop()
 
     def stop(self):
         if not self._started:
@@ -88,8 +100,12 @@ class ThreadRunner:
         d = deferToThreadPool(self.reactor, self._pool, lambda: None)
 
         def stopPool(result):
-            self._started = False
-            self._pool.stop()
+            if self._trigger is not None:
+                self.reactor.removeSystemEventTrigger(self._trigger)
+                self._trigger = None
+            if self._started:
+                self._started = False
+                self._pool.stop()
             return result
 
         return d.addBoth(stopPool)

@@ -27,12 +27,15 @@ class Disco:
     @ivar server: the L{xmppws.c2s.server.XMPPServer}.
     @ivar features: namespaces added with L{addFeature} for the server.
     @ivar accountFeatures: namespaces added for accounts' bare JIDs.
+    @ivar accountIdentities: C{(category, type)} of the identities of
+        accounts' bare JIDs.
     """
 
     def __init__(self, server):
         self.server = server
         self.features = {NS_DISCO_INFO, NS_DISCO_ITEMS}
         self.accountFeatures = {NS_DISCO_INFO, NS_DISCO_ITEMS}
+        self.accountIdentities = [("account", "registered")]
 
     def addFeature(self, namespace, account=False):
         """
@@ -43,6 +46,14 @@ class Disco:
         @param account: C{True} to announce it for accounts instead.
         """
         (self.accountFeatures if account else self.features).add(namespace)
+
+    def addAccountIdentity(self, category, kind):
+        """
+        Announce one more identity of every account's bare JID (such as
+        C{pubsub}/C{pep}, XEP-0163).
+        """
+        if (category, kind) not in self.accountIdentities:
+            self.accountIdentities.append((category, kind))
 
     def serverFeatures(self):
         """
@@ -107,7 +118,8 @@ class Disco:
         reply["from"] = account.full()
         if query.uri == NS_DISCO_INFO:
             info = DiscoInfo()
-            info.append(DiscoIdentity("account", "registered"))
+            for category, kind in self.accountIdentities:
+                info.append(DiscoIdentity(category, kind))
             for feature in sorted(self.accountFeatures):
                 info.append(DiscoFeature(feature))
             reply.addChild(info.toElement())

@@ -19,6 +19,18 @@ the specifications give (see the table in C{docs/security.rst}):
                                        (modify)
     smMaxQueue               session   policy-violation stream error
     maxOfflineMessages       account   resource-constraint (wait)
+    maxArchiveMessages       archive   none: the oldest messages make room
+                                       (the message itself is delivered)
+    maxArchivePrefs          account   archiving preferences: not-acceptable
+                                       (modify)
+    maxPepNodes              account   PEP node creation: not-allowed (cancel)
+                                       with pubsub#errors max-nodes-exceeded
+    maxPepItems              account   PEP publish: not-allowed (cancel) with
+                                       pubsub#errors max-items-exceeded
+    maxPepItemSize           item      PEP publish: not-acceptable (modify)
+                                       with pubsub#errors payload-too-big
+    maxVCardSize             account   vCard set: not-acceptable (modify)
+    maxPrivateSize           account   private XML set: not-acceptable (modify)
 
 A refusal is counted in the server's statistics as C{quota_NAME} (the
 metrics report them) and logged.
@@ -62,6 +74,17 @@ class Quotas:
     @ivar smMaxQueue: stanzas a XEP-0198 session may leave
         unacknowledged.
     @ivar maxOfflineMessages: offline messages kept for one account.
+    @ivar maxArchiveMessages: messages kept in one message archive
+        (XEP-0313): an account's, or a room's.
+    @ivar maxArchivePrefs: JIDs in one account's archiving preferences
+        (XEP-0441), C{always} and C{never} lists together.
+    @ivar maxPepNodes: personal eventing (XEP-0163) nodes of one account.
+    @ivar maxPepItems: items kept in one account's PEP nodes together.
+    @ivar maxPepItemSize: bytes of one published PEP item, serialized.
+    @ivar maxVCardSize: bytes of one account's vCard (XEP-0054),
+        serialized.
+    @ivar maxPrivateSize: bytes of one account's private XML storage
+        (XEP-0049), every namespace together.
     """
 
     maxResources = 10
@@ -72,6 +95,13 @@ class Quotas:
     maxDirectedPresences = 1000
     smMaxQueue = 500
     maxOfflineMessages = 1000
+    maxArchiveMessages = 10000
+    maxArchivePrefs = 1000
+    maxPepNodes = 200
+    maxPepItems = 1000
+    maxPepItemSize = 128 * 1024
+    maxVCardSize = 128 * 1024
+    maxPrivateSize = 128 * 1024
 
     _names = (
         "maxResources",
@@ -82,6 +112,13 @@ class Quotas:
         "maxDirectedPresences",
         "smMaxQueue",
         "maxOfflineMessages",
+        "maxArchiveMessages",
+        "maxArchivePrefs",
+        "maxPepNodes",
+        "maxPepItems",
+        "maxPepItemSize",
+        "maxVCardSize",
+        "maxPrivateSize",
     )
 
     def __init__(self, **values):
@@ -105,15 +142,20 @@ class Quotas:
         )
 
 
-def refuse(server, stanza, quota, condition, errorType, text, appCondition=None):
+def refuse(
+    server, stanza, quota, condition, errorType, text, appCondition=None, appNamespace=NS_ERRORS
+):
     """
     Refuse a stanza because a budget is spent: count it, log it, and
     return the error to the stanza's sender.
 
     @param server: the L{xmppws.c2s.server.XMPPServer}.
     @param quota: the L{Quotas} attribute that was reached.
-    @param appCondition: the name of an application-specific condition
-        in the C{urn:xmpp:errors} namespace, or L{None}.
+    @param appCondition: the name of an application-specific condition,
+        or L{None}.
+    @param appNamespace: the namespace of C{appCondition}
+        (C{urn:xmpp:errors} unless given, such as the pubsub errors of
+        XEP-0060).
     """
     server.stats["quota_" + quota] += 1
     log.info(
@@ -123,5 +165,5 @@ def refuse(server, stanza, quota, condition, errorType, text, appCondition=None)
     )
     extra = None
     if appCondition is not None:
-        extra = domish.Element((NS_ERRORS, appCondition))
+        extra = domish.Element((appNamespace, appCondition))
     server.bounce(stanza, condition, errorType, text, extra)

@@ -58,6 +58,11 @@ class ServerConfig:
     @ivar quotas: the C{Quotas} of the state clients make the server keep.
     @ivar registrationInterval: seconds between two in-band registrations
         from one address (one IPv6 /64); 0 for no limit.
+    @ivar archive: the L{xmppws.c2s.mam.ArchiveSettings} of the message
+        archive, or L{None} for the defaults.
+    @ivar databaseRunner: the L{xmppws.c2s.asyncdb.IRunner} the modules'
+        own databases (archive, personal data) run their jobs on, or
+        L{None} for a thread each (at once on a reactor without threads).
     """
 
     def __init__(
@@ -73,6 +78,8 @@ class ServerConfig:
         throttle=None,
         quotas=None,
         registrationInterval=60,
+        archive=None,
+        databaseRunner=None,
     ):
         """
         @param authFailureDelay: the first login delay, in seconds, when
@@ -104,6 +111,8 @@ class ServerConfig:
         self.throttle = throttle
         self.quotas = quotas if quotas is not None else Quotas()
         self.registrationInterval = registrationInterval
+        self.archive = archive
+        self.databaseRunner = databaseRunner
 
     @property
     def offlineLimit(self):

@@ -1,8 +1,11 @@
 # -*- test-case-name: tests.test_storage -*-
 """
 Persistent state of the embedded server in one SQLite database: accounts
-(SCRAM keys only, never passwords), rosters, offline messages and block
-lists.
+(SCRAM keys only, never passwords), rosters, offline messages, block
+lists and message archiving preferences.  (Message archives and
+personal data -- PEP, vCards, private XML -- have databases of their
+own, written without blocking: L{xmppws.c2s.archive},
+L{xmppws.c2s.personal}.)
 
 SQLite runs in write-ahead-log mode, so C{xmppws-admin} can change
 accounts while the service runs.  Calls are synchronous and short; they
@@ -72,6 +75,12 @@ CREATE TABLE IF NOT EXISTS blocklist (
     domain TEXT NOT NULL,
     jid TEXT NOT NULL,
     PRIMARY KEY (username, domain, jid)
+);
+CREATE TABLE IF NOT EXISTS archive_prefs (
+    username TEXT NOT NULL,
+    domain TEXT NOT NULL,
+    prefs TEXT NOT NULL,
+    PRIMARY KEY (username, domain)
 );
 CREATE TABLE IF NOT EXISTS secrets (
     name TEXT PRIMARY KEY,
@@ -229,7 +238,14 @@ class Storage:
         with self._transaction():
             if not self.userExists(username, domain):
                 raise NoSuchAccount("%s@%s" % (username, domain))
-            for table in ("accounts", "scram", "roster", "offline", "blocklist"):
+            for table in (
+                "accounts",
+                "scram",
+                "roster",
+                "offline",
+                "blocklist",
+                "archive_prefs",
+            ):
                 self._db.execute(
                     "DELETE FROM %s WHERE username=? AND domain=?" % (table,),
                     (username, domain),
@@ -494,6 +510,26 @@ class Storage:
                 "DELETE FROM blocklist WHERE username=? AND domain=? AND jid=?",
                 [(username, domain, j) for j in jids],
             )
+
+    # Message archiving preferences
+
+    def archivePrefs(self, username, domain):
+        """
+        @return: the account's XEP-0441 preferences as stored (text), or
+            L{None} when it set none.
+        """
+        row = self._db.execute(
+            "SELECT prefs FROM archive_prefs WHERE username=? AND domain=?", (username, domain)
+        ).fetchone()
+        return None if row is None else row[0]
+
+    def setArchivePrefs(self, username, domain, prefs):
+        """
+        Keep an account's archiving preferences (text).
+        """
+        self._db.execute(
+            "INSERT OR REPLACE INTO archive_prefs VALUES (?, ?, ?)", (username, domain, prefs)
+        )
 
     # Helpers
 

@@ -13,8 +13,8 @@ is attached to a server, both on tx-xmpp's component stack:
     connection drops.
 
 Either one loads the stored rooms when it starts and, when it stops,
-tells the occupants the service is going away (status code 332) and
-closes the room store.
+tells the occupants the service is going away (status code 332),
+writes what the rooms' archives queued and closes the room store.
 """
 
 from twisted.application.internet import ClientService, backoffPolicy
@@ -58,9 +58,7 @@ class InProcessComponent(Service):
         Service.stopService(self)
         self.muc.shutdown()
         self.component.stopService()
-        if self.muc.store is not None:
-            return self.muc.store.close()
-        return defer.succeed(None)
+        return self.muc.close()
 
 
 class ExternalComponent(MultiService):
@@ -130,7 +128,6 @@ class ExternalComponent(MultiService):
         if self.connected:
             self.muc.shutdown()
         d = defer.maybeDeferred(MultiService.stopService, self)
-        if self.muc.store is not None:
-            d.addBoth(lambda _: self.muc.store.close())
+        d.addBoth(lambda _: self.muc.close())
         return d
 

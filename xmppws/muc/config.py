@@ -75,6 +75,8 @@ class RoomConfig:
     @ivar historyLength: messages kept for newcomers.
     @ivar defaultHistory: messages a newcomer gets when it asks for no
         particular history.
+    @ivar archiving: whether the room keeps a message archive (XEP-0313,
+        C{muc#roomconfig_enablearchiving}, Prosody's field).
     """
 
     _FIELDS = (
@@ -93,6 +95,7 @@ class RoomConfig:
         "maxUsers",
         "historyLength",
         "defaultHistory",
+        "archiving",
     )
 
     def __init__(self, **values):
@@ -111,6 +114,7 @@ class RoomConfig:
         self.maxUsers = 500
         self.historyLength = 20
         self.defaultHistory = 20
+        self.archiving = False
         for key, value in values.items():
             if key not in self._FIELDS:
                 raise TypeError("unknown room setting %r" % (key,))
@@ -134,6 +138,7 @@ class RoomConfig:
             maxUsers=settings.maxOccupants,
             historyLength=settings.defaultHistory,
             defaultHistory=settings.defaultHistory,
+            archiving=settings.archive,
         )
 
     def copy(self):
@@ -164,6 +169,7 @@ class RoomConfig:
             config.whois = "moderators"
         if config.allowPM not in ALLOW_PM:
             config.allowPM = "anyone"
+        config.archiving = bool(config.archiving) and settings.archive
         return config
 
     # Forms
@@ -271,6 +277,15 @@ class RoomConfig:
                 label="Default number of history messages returned by room",
             ),
         ]
+        if settings.archive:
+            fields.append(
+                Field(
+                    "boolean",
+                    "muc#roomconfig_enablearchiving",
+                    self.archiving,
+                    label="Archive messages (message archive management)",
+                )
+            )
         form = Form(
             "form",
             title="Configuration for %s" % (roomJID,),
@@ -314,7 +329,7 @@ class RoomConfig:
             L{parseSubmission}).
         @return: C{(config, codes)}: the new configuration and the
             status codes announcing the change to occupants (C{104},
-            C{172}, C{173}), empty when nothing changed.
+            C{170}, C{171}, C{172}, C{173}), empty when nothing changed.
         @raise ConfigError: for a value out of range.
         """
         new = self.copy()
@@ -388,11 +403,15 @@ class RoomConfig:
                 settings.maxHistory,
             )
         new.defaultHistory = min(new.defaultHistory, new.historyLength)
+        if settings.archive:
+            boolean("muc#roomconfig_enablearchiving", "archiving")
 
         codes = []
         if new.whois != self.whois:
             codes.append("172" if new.whois == "anyone" else "173")
-        others = [key for key in self._FIELDS if key != "whois"]
+        if new.archiving != self.archiving:
+            codes.append("170" if new.archiving else "171")
+        others = [key for key in self._FIELDS if key not in ("whois", "archiving")]
         if any(getattr(new, key) != getattr(self, key) for key in others):
             codes.append("104")
         return new, sorted(codes)

@@ -164,7 +164,7 @@ def _groupchat(muc, room, stanza, sender):
         message.addElement((NS_OCCUPANT_ID, "occupant-id"))["id"] = room.occupantId(occupant.bare)
     if _isHistoric(message):
         stanzaId = message.addElement((NS_SID, "stanza-id"))
-        stanzaId["id"] = muc.newId()
+        stanzaId["id"] = muc.newStanzaId(room)
         stanzaId["by"] = roomJID
         muc.keepHistory(
             room,

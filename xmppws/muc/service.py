@@ -12,7 +12,8 @@ L{xmppws.muc.occupants} (presence), L{xmppws.muc.messages},
 L{xmppws.muc.admin} (C{muc#admin}, registration), L{xmppws.muc.owner}
 (C{muc#owner}) -- and answers for the service itself (discovery, ping).
 It also keeps storage in step with the rooms, through
-L{xmppws.muc.storage.RoomStore}.
+L{xmppws.muc.storage.RoomStore}, and the rooms' message archives
+(XEP-0313) through L{xmppws.muc.archive}.
 
 Addresses are parsed with L{xmppws.c2s.jid}: room names are prepared as
 localparts, nicknames as resourceparts, and nothing a client sends is
@@ -27,7 +28,9 @@ from twisted.words.xish import domish
 from tx_xmpp.subprotocols import XMPPHandler
 
 from xmppws.c2s import jid as jidlib
+from xmppws.c2s.mamquery import NS_MAM
 from xmppws.muc import admin, messages, occupants, owner
+from xmppws.muc.archive import RoomArchive
 from xmppws.muc.config import RoomConfig
 from xmppws.muc.namespaces import (
     NS_DISCO_INFO,
@@ -61,6 +64,8 @@ class MUCService(XMPPHandler):
     @ivar clock: an C{IReactorTime} for time stamps and room locks.
     @ivar rooms: room name (a prepared localpart) to L{Room}.
     @ivar loaded: whether the stored rooms are loaded.
+    @ivar archive: the rooms' L{RoomArchive}, or L{None} when rooms keep
+        no archives (no store, or archives turned off).
     """
 
     log = Logger()
@@ -76,6 +81,10 @@ class MUCService(XMPPHandler):
         self._loading = None
         self._waiting = []
         self._observing = None
+        self.archive = None
+        db = getattr(store, "db", None)
+        if db is not None and settings.archive:
+            self.archive = RoomArchive.inDatabase(self, db)
 
     @property
     def domain(self):
@@ -115,6 +124,8 @@ class MUCService(XMPPHandler):
 
         def done(_):
             self.loaded = True
+            if self.archive is not None and not self.broken:
+                self.archive.start()
             waiting, self._waiting = self._waiting, []
             for element in waiting:
                 self._dispatch(element)
@@ -152,6 +163,18 @@ class MUCService(XMPPHandler):
                 self._observing.removeObserver(name, self.received)
             self._observing = None
         XMPPHandler.connectionLost(self, reason)
+
+    def close(self):
+        """
+        Write what the archives have queued and close the room store.
+
+        @return: a L{Deferred} firing once closed.
+        """
+        if self.store is None:
+            return defer.succeed(None)
+        d = self.archive.close() if self.archive is not None else defer.succeed(None)
+        d.addBoth(lambda _: self.store.close())
+        return d
 
     def shutdown(self):
         """
@@ -272,6 +295,15 @@ class MUCService(XMPPHandler):
     def newId(self):
         return str(uuid.uuid4())
 
+    def newStanzaId(self, room):
+        """
+        The XEP-0359 stanza id of a message the room keeps: its archive id
+        when the room archives (so that the live id is the archive's).
+        """
+        if self.archive is not None and room.config.archiving:
+            return self.archive.newId()
+        return self.newId()
+
     # The service itself
 
     def _toService(self, element, sender, kind):
@@ -379,6 +411,8 @@ class MUCService(XMPPHandler):
         if room.isEmpty() and not room.config.persistent and self.rooms.get(room.name) is room:
             del self.rooms[room.name]
             self.log.info("Room {room} destroyed (empty and temporary)", room=room.jid.full())
+            if self.archive is not None:
+                self.archive.forget(room)
             if room.stored:
                 room.stored = False
                 return self._write(self.store.deleteRoom, self.domain, room.name)
@@ -386,10 +420,12 @@ class MUCService(XMPPHandler):
 
     def forget(self, room):
         """
-        Remove a destroyed room, from storage too.
+        Remove a destroyed room, from storage too, and its archive.
         """
         if self.rooms.get(room.name) is room:
             del self.rooms[room.name]
+        if self.archive is not None:
+            self.archive.forget(room)
         if room.stored:
             room.stored = False
             return self._write(self.store.deleteRoom, self.domain, room.name)
@@ -436,8 +472,11 @@ class MUCService(XMPPHandler):
 
     def keepHistory(self, room, entry):
         """
-        Keep a message for newcomers, in storage too for a stored room.
+        Keep a message for newcomers, in storage too for a stored room,
+        and in the room's archive.
         """
+        if self.archive is not None:
+            self.archive.keep(room, entry)
         if room.config.historyLength <= 0:
             return defer.succeed(None)
         room.addHistory(entry)
@@ -476,6 +515,8 @@ class MUCService(XMPPHandler):
             admin.handleRegister(self, room, iq, sender, query)
         elif key == (NS_PING, "ping") and kind == "get":
             self.result(iq)
+        elif query.uri == NS_MAM and self.archive is not None:
+            self.archive.handle(room, iq, sender, query, kind)
         elif key == (NS_VCARD, "vCard") and kind == "get":
             # Rooms have no vCard (no avatar); an empty one says so.
             self.result(iq, domish.Element((NS_VCARD, "vCard")))
@@ -523,6 +564,8 @@ class MUCService(XMPPHandler):
         ]
         if self.settings.occupantIds:
             features.append(NS_OCCUPANT_ID)
+        if self.archive is not None:
+            features.extend(self.archive.features(room))
         for feature in features:
             reply.addElement("feature")["var"] = feature
         reply.addChild(config.infoForm(len(room.occupants), room.subject))

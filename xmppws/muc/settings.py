@@ -30,6 +30,11 @@ class MUCSettings:
         defaultAllowPM: the configuration of new rooms (see
         L{xmppws.muc.config.RoomConfig}).
     @ivar occupantIds: whether to add XEP-0421 occupant ids.
+    @ivar archive: whether rooms keep message archives (XEP-0313; each
+        room may turn its own off).
+    @ivar archiveRetention: seconds a room's archived message is kept,
+        or L{None} for ever.
+    @ivar maxArchiveMessages: messages one room's archive keeps at most.
     """
 
     name = "Chatrooms"
@@ -47,6 +52,9 @@ class MUCSettings:
     defaultChangeSubject = False
     defaultAllowPM = "anyone"
     occupantIds = True
+    archive = True
+    archiveRetention = 7 * 86400
+    maxArchiveMessages = 10000
 
     def __init__(self, domain, **values):
         """
@@ -65,6 +73,10 @@ class MUCSettings:
                 raise ValueError("%s must not be negative" % (key,))
         if self.maxMessageSize < 1:
             raise ValueError("maxMessageSize must be positive")
+        if self.maxArchiveMessages < 1:
+            raise ValueError("maxArchiveMessages must be positive")
+        if self.archiveRetention is not None and self.archiveRetention <= 0:
+            raise ValueError("archiveRetention must be positive, or None")
         if self.maxOccupants < 1:
             raise ValueError("maxOccupants must be positive")
         self.defaultHistory = min(self.defaultHistory, self.maxHistory)

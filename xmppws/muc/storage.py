@@ -10,13 +10,15 @@ the room at once, on the reactor thread, and returns a L{Deferred};
 the writes happen in order on the database's own thread.
 
 The history table holds each kept message as the room reflected it,
-with its XEP-0359 stanza id, time, sender nickname and real bare JID,
-which is what a message archive of the room (XEP-0313) needs.
+with its XEP-0359 stanza id, time, sender nickname and real bare JID.
+The rooms' message archives (XEP-0313, L{xmppws.muc.archive}) are kept
+in the same database, in the tables of L{xmppws.c2s.archive}.
 """
 
 import json
 import os
 
+from xmppws.c2s.archive import SCHEMA as ARCHIVE_SCHEMA
 from xmppws.c2s.asyncdb import AsyncDatabase
 
 __all__ = ["RoomRecord", "RoomStore", "SCHEMA"]
@@ -53,7 +55,12 @@ CREATE TABLE IF NOT EXISTS muc_history (
 );
 CREATE UNIQUE INDEX IF NOT EXISTS muc_history_id ON muc_history (service, room, stanza_id);
 CREATE INDEX IF NOT EXISTS muc_history_room ON muc_history (service, room, id);
-"""
+CREATE TABLE IF NOT EXISTS muc_archived (
+    service TEXT NOT NULL,
+    room TEXT NOT NULL,
+    PRIMARY KEY (service, room)
+);
+""" + ARCHIVE_SCHEMA
 
 
 class RoomRecord:
@@ -274,5 +281,5 @@ def _trimHistory(connection, service, room, keep):
 
 
 def _deleteRoom(connection, service, room):
-    for table in ("muc_rooms", "muc_affiliations", "muc_history"):
+    for table in ("muc_rooms", "muc_affiliations", "muc_history", "muc_archived"):
         connection.execute("DELETE FROM %s WHERE service=? AND room=?" % (table,), (service, room))

@@ -23,6 +23,7 @@ from twisted.logger import Logger
 from twisted.internet.endpoints import clientFromString
 from twisted.python import usage
 
+from xmppws.c2s.archive import parseDuration
 from xmppws.c2s.asyncdb import ThreadRunner
 from xmppws.c2s import jid as jidlib
 from xmppws.config import FLAG, VALUE, ConfigError, loadConfig
@@ -59,9 +60,20 @@ _VALUES = [
         str(MUCSettings.maxMessageSize),
         "Largest message to a room or an occupant, in bytes.",
     ),
+    (
+        "archive-expires-after",
+        "1w",
+        "How long rooms' archived messages (XEP-0313) are kept: 12h, 30d, 1w, "
+        "1y, or never.",
+    ),
+    (
+        "max-archive-messages",
+        str(MUCSettings.maxArchiveMessages),
+        "Messages one room's archive keeps at most (the oldest make room).",
+    ),
 ]
 
-_FLAGS = ("public-rooms", "persistent-rooms")
+_FLAGS = ("public-rooms", "persistent-rooms", "no-archive")
 
 
 class Options(usage.Options):
@@ -106,6 +118,12 @@ class Options(usage.Options):
         """
         self["persistent-rooms"] = True
 
+    def opt_no_archive(self):
+        """
+        Rooms keep no message archives (XEP-0313).
+        """
+        self["no-archive"] = True
+
     def _getReactor(self):
         if self.reactor is None:
             from twisted.internet import reactor
@@ -149,7 +167,16 @@ class Options(usage.Options):
             maxMessageSize=self._number("max-message-size", 1),
             defaultPublic=self["public-rooms"],
             defaultPersistent=self["persistent-rooms"],
+            archive=not self["no-archive"],
+            archiveRetention=self._duration("archive-expires-after"),
+            maxArchiveMessages=self._number("max-archive-messages", 1),
         )
+
+    def _duration(self, name):
+        try:
+            return parseDuration(str(self[name]))
+        except ValueError as e:
+            self._fail(name, "%r is %s" % (self[name], e))
 
     def _secret(self):
         if self["secret"] is not None and self["secret-file"] is not None:

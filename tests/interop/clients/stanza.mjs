@@ -4,6 +4,8 @@
 //
 // Under Node.js, Stanza opens its WebSockets with the "ws" package itself.
 
+import { createHash } from "node:crypto";
+
 import * as XMPP from "stanza";
 
 import { log, main, runScenario, waitFor } from "../lib/scenario.mjs";
@@ -53,16 +55,22 @@ async function login({ url, domain, username, password, resource, mechanism, deb
       });
     }
   });
+  const avatars = [];
   client.on("message", (message) => {
-    if (message.body !== undefined) {
+    if (message.body !== undefined && !message.archive) {
       const stanzaId = (message.stanzaIds || []).find((s) => s.by === message.from.split("/")[0]);
+      const own = (message.stanzaIds || []).find((s) => s.by === `${username}@${domain}`);
       connection.messages.push({
         from: message.from,
         type: message.type,
         body: message.body,
         stanzaId: stanzaId?.id,
+        archiveId: own?.id,
       });
     }
+  });
+  client.on("avatar", (event) => {
+    avatars.push({ jid: event.jid, ids: (event.avatars || []).map((a) => a.id) });
   });
 
   const started = new Promise((resolve, reject) => {
@@ -108,6 +116,52 @@ async function login({ url, domain, username, password, resource, mechanism, deb
         clean: streamEnded,
         detail: streamEnded ? "server answered <close/>" : "no <close/> from the server",
       };
+    },
+    archive: {
+      async page({ with: peer, max, before }) {
+        const fin = await client.searchHistory({ with: peer, paging: { max, before } });
+        const results = fin.results || [];
+        return {
+          bodies: results.map((r) => r.item.message.body),
+          ids: results.map((r) => r.id),
+          first: fin.paging?.first,
+          complete: Boolean(fin.complete),
+        };
+      },
+    },
+    pep: {
+      avatars,
+      async announce() {
+        client.updateCaps();
+        await client.sendPresence({ legacyCapabilities: client.disco.getCaps() });
+      },
+      async publishAvatar(bytes) {
+        const id = createHash("sha1").update(bytes).digest("hex");
+        await client.publishAvatar(id, bytes);
+        await client.useAvatars([{ id, bytes: bytes.length, type: "image/png" }]);
+        return id;
+      },
+      async fetchAvatar(jid, id) {
+        const item = await client.getAvatar(jid, id);
+        return Buffer.from(item.content.data).toString("base64");
+      },
+    },
+    vcard: {
+      async set(fullName) {
+        await client.publishVCard({ fullName });
+      },
+      async get(jid) {
+        const vcard = await client.getVCard(jid);
+        return vcard.fullName;
+      },
+    },
+    privateData: {
+      async setBookmark(room, name) {
+        await client.addBookmark({ jid: room, name, autoJoin: false });
+      },
+      async bookmarks() {
+        return (await client.getBookmarks()).map((b) => String(b.jid));
+      },
     },
     muc: {
       async join(room, nick) {

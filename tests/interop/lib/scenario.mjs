@@ -41,6 +41,25 @@
 //   await connection.muc.say(room, body)
 //   await connection.muc.kick(room, nick, reason)
 //   await connection.muc.leave(room, nick)
+//
+// and, for history and personal data, optionally:
+//
+//   connection.messages entries       also carry archiveId (the stanza id
+//                                     by the user's own archive, XEP-0359)
+//   await connection.archive.page({with, max, before})
+//                                     -> {bodies, ids, first, complete}: one
+//                                        page of the user's archive
+//                                        (XEP-0313 with XEP-0059 paging)
+//   await connection.pep.announce()   send presence with XEP-0115 caps
+//                                     announcing urn:xmpp:avatar:metadata+notify
+//   await connection.pep.publishAvatar(bytes) -> the avatar's id (XEP-0084)
+//   connection.pep.avatars            [{jid, ids}] avatar notifications received
+//   await connection.pep.fetchAvatar(jid, id) -> the data, base64
+//   await connection.vcard.set(fullName), await connection.vcard.get(jid)
+//                                     -> FN (XEP-0054)
+//   await connection.privateData.setBookmark(room, name)
+//   await connection.privateData.bookmarks() -> [room JID]: XEP-0048
+//                                        bookmarks in private storage (XEP-0049)
 
 import { readFileSync } from "node:fs";
 
@@ -218,6 +237,71 @@ async function scenario(adapter, config, mechanism, run, withResume) {
         );
         await a.muc.leave(room, "A");
         return { room, stanzaId: seen.stanzaId };
+      });
+    }
+
+    if (a.archive && b.archive) {
+      await step(run, "archive", async () => {
+        const tag = `${mechanism} ${Date.now()}`;
+        const sent = [0, 1, 2].map((n) => `archived ${tag} ${n}`);
+        for (const body of sent) await a.sendMessage(bobBare, body);
+        const live = [];
+        for (const body of sent) {
+          const seen = await waitFor(
+            () => b.messages.find((m) => m.body === body),
+            `"${body}" at bob`,
+          );
+          if (!seen.archiveId) throw new Error(`no stanza id by ${bobBare}: ${JSON.stringify(seen)}`);
+          live.push(seen.archiveId);
+        }
+        // The last page, then the one before it: newest first, as a
+        // client scrolling up asks.
+        const last = await b.archive.page({ with: aliceBare, max: 2, before: "" });
+        const before = await b.archive.page({ with: aliceBare, max: 2, before: last.first });
+        const bodies = [...before.bodies, ...last.bodies].slice(-3);
+        const ids = [...before.ids, ...last.ids].slice(-3);
+        if (JSON.stringify(bodies) !== JSON.stringify(sent)) {
+          throw new Error(`archive pages: ${JSON.stringify(bodies)}`);
+        }
+        if (JSON.stringify(ids) !== JSON.stringify(live)) {
+          throw new Error(`archive ids ${JSON.stringify(ids)}, live ${JSON.stringify(live)}`);
+        }
+        if (last.complete) throw new Error("the last page of several says it is complete");
+        return { pages: 2, ids };
+      });
+    }
+
+    if (a.pep && b.pep) {
+      await step(run, "pep", async () => {
+        await b.pep.announce();
+        const bytes = Buffer.from(`avatar of ${aliceBare} ${mechanism} ${Date.now()}`);
+        const id = await a.pep.publishAvatar(bytes);
+        await waitFor(
+          () => b.pep.avatars.some((n) => bare(n.jid) === aliceBare && n.ids.includes(id)),
+          "alice's avatar notification at bob",
+        );
+        const data = await b.pep.fetchAvatar(aliceBare, id);
+        if (data !== bytes.toString("base64")) throw new Error(`avatar data: ${data}`);
+        return { id };
+      });
+    }
+
+    if (a.vcard && b.vcard) {
+      await step(run, "vcard", async () => {
+        const name = `Alice ${mechanism} ${Date.now()}`;
+        await a.vcard.set(name);
+        const got = await b.vcard.get(aliceBare);
+        if (got !== name) throw new Error(`vCard FN: ${got}`);
+      });
+    }
+
+    if (a.privateData) {
+      await step(run, "private", async () => {
+        const room = `bookmarked-${mechanism.toLowerCase()}-${Date.now()}@${config.mucDomain || "conference." + config.domain}`;
+        await a.privateData.setBookmark(room, "A bookmark");
+        const rooms = await a.privateData.bookmarks();
+        if (!rooms.includes(room)) throw new Error(`bookmarks: ${JSON.stringify(rooms)}`);
+        return { room };
       });
     }
 
