@@ -70,7 +70,9 @@ class GatewayInteropServer:
         self.directory.makedirs(ignoreExistingDirectory=True)
         prosody = peers.Prosody(
             self.directory.child("prosody").path, domain=self.domain, tls=True,
-            modules=["smacks"],
+            # What the scenario does beyond chat (archive, avatars, vCards,
+            # bookmarks) needs these on the server behind the gateway.
+            modules=["smacks", "mam", "pep", "vcard", "private"],
         )
         prosody.addUsers(self.users, PASSWORD)
         for user in self.users:
