@@ -110,6 +110,8 @@ def main(argv=None):
                    help="where to keep py-spy's collapsed stacks")
     p.add_argument("--json", help="write the figures here too")
     p.add_argument("--no-pin", dest="pin", action="store_false")
+    p.add_argument("--xmppws-args", default="",
+                   help="more twistd xmppws options, such as --no-archive")
     o = p.parse_args(argv)
     pyspy = shutil.which("py-spy") or os.path.join(os.path.dirname(sys.executable), "py-spy")
     if not os.path.exists(pyspy):
@@ -120,7 +122,8 @@ def main(argv=None):
     generatorCPUs = set(cpus[:-1]) if serverCPUs else None
     directory = tempfile.mkdtemp(prefix="xmppws-profile-")
     os.makedirs(os.path.dirname(os.path.abspath(o.stacks)), exist_ok=True)
-    server = peers.Xmppws(os.path.join(directory, "xmppws"), cpus=serverCPUs)
+    server = peers.Xmppws(os.path.join(directory, "xmppws"), extraArgs=o.xmppws_args.split(),
+                          cpus=serverCPUs)
     users = ["u%d" % i for i in range(2 * o.pairs)]
     server.addUsers(users, xmpp_bench.PASSWORD)
     server.start()

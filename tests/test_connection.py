@@ -16,6 +16,7 @@ from zope.interface.verify import verifyObject
 
 from tests.helpers import OPEN, WebSocketTestClient, echoStreamFactory
 from xmppws.connection import ConnectionFactory, StreamErrorSent
+from xmppws.flow import Backlog
 from xmppws.iwebsocket import PING_EVENT, ICarrier, IConnection, IXMPPTransport
 from xmppws.tcp import StreamCarrierFactory
 
@@ -536,3 +537,100 @@ class FlowControlTests(unittest.TestCase):
         self.sender.send(MESSAGE % (1,))
         self.reader.lose()
         self.assertEqual(self.sender.transport.producerState, "producing")
+
+
+class BacklogTests(unittest.TestCase):
+    """
+    Work queued behind the connections (a L{Backlog}) holds up the
+    connection that adds to it past its high mark, until it is down to
+    its low mark.
+    """
+
+    def setUp(self):
+        self.clock = Clock()
+        self.backlog = Backlog(3, 1)
+        self.streams = echoStreamFactory()
+        self.sender = WebSocketTestClient(self, self.streams, clock=self.clock)
+        self.sender.open()
+        stream = self.sender.xmlStream
+        stream.removeObserver("/*", stream.authenticator._echo)
+        self.queued = []
+
+        def queue(message):
+            self.queued.append(message)
+            self.backlog.grew(len(self.queued))
+
+        stream.addObserver("/message", queue)
+
+    def drain(self, keep):
+        del self.queued[keep:]
+        self.backlog.shrank(len(self.queued))
+
+    def test_heldAtHighMark(self):
+        """
+        Below the high mark the sender reads on; the stanza that brings the
+        backlog to it stops reading, and none is lost.
+        """
+        self.sender.send(MESSAGE % (1,))
+        self.sender.send(MESSAGE % (2,))
+        self.assertEqual(self.sender.transport.producerState, "producing")
+        self.sender.send(MESSAGE % (3,))
+        self.assertEqual(self.sender.transport.producerState, "paused")
+        self.assertEqual((self.backlog.holding, self.backlog.holds), (1, 1))
+        self.assertEqual(len(self.queued), 3)
+
+    def test_resumedAtLowMark(self):
+        """
+        Reading goes on once the backlog is down to its low mark, not
+        before.
+        """
+        for n in range(3):
+            self.sender.send(MESSAGE % (n,))
+        self.drain(2)
+        self.assertEqual(self.sender.transport.producerState, "paused")
+        self.drain(1)
+        self.assertEqual(self.sender.transport.producerState, "producing")
+        self.assertEqual(self.backlog.holding, 0)
+
+    def test_heldNotDropped(self):
+        """
+        Being held up is no reason to be given up on: the stall timeout
+        and the idle timers do not run out on a held sender.
+        """
+        for n in range(3):
+            self.sender.send(MESSAGE % (n,))
+        self.clock.advance(3600)
+        self.assertFalse(self.sender.transport.disconnecting)
+        self.drain(0)
+        self.assertEqual(self.sender.transport.producerState, "producing")
+
+    def test_goneWhileHeld(self):
+        """
+        A held connection that goes away is forgotten by the backlog.
+        """
+        for n in range(3):
+            self.sender.send(MESSAGE % (n,))
+        self.sender.lose()
+        self.assertEqual(self.backlog.holding, 0)
+        self.drain(0)
+
+    def test_notDispatching(self):
+        """
+        Work added outside the handling of a received element (a timer)
+        holds nobody up.
+        """
+        self.queued.extend([None] * 3)
+        self.backlog.grew(3)
+        self.assertEqual(self.backlog.holding, 0)
+        self.assertEqual(self.sender.transport.producerState, "producing")
+        self.sender.send(MESSAGE % (1,))
+        self.assertEqual(self.sender.transport.producerState, "paused")
+
+    def test_marks(self):
+        """
+        The low mark is half the high one unless given, never above it;
+        the high mark is at least one.
+        """
+        self.assertEqual(Backlog(10).low, 5)
+        self.assertEqual(Backlog(10, 20).low, 10)
+        self.assertRaises(ValueError, Backlog, 0)

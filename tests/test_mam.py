@@ -13,6 +13,7 @@ from xmppws.c2s.mam import ArchiveSettings, shouldStore
 from xmppws.c2s.mamquery import NS_MAM, NS_RSM, NS_SID, QueryError, parseStamp
 from xmppws.c2s.namespaces import NS_CARBONS, NS_DISCO_INFO, NS_FORWARD
 from xmppws.c2s.quotas import Quotas
+from xmppws.flow import Backlog
 from tests.c2shelpers import parseElement
 
 NS_DELAY = "urn:xmpp:delay"
@@ -631,6 +632,57 @@ class PrefsTests(ArchiveTestCase):
                            b"default='always'><never>" + jids + b"</never></prefs>")
         self.assertEqual(condition(reply)[:2], ("not-acceptable", "modify"))
         self.assertEqual(self.server.stats["quota_maxArchivePrefs"], 1)
+
+
+class BacklogTests(ArchiveTestCase):
+    """
+    When the database falls behind, the archive's backlog holds up the
+    senders whose messages fill it, and loses nothing.
+    """
+
+    def test_senderHeldUntilWritten(self):
+        """
+        The message that brings the rows waiting for the database to the
+        high mark stops reading from its sender; once they are written,
+        the sender reads on, and every message is delivered and archived.
+        """
+        store = self.server.modules["mam"].store
+        store.backlog = Backlog(4)
+        alice = self.connect("alice")
+        bob = self.connect("bob")
+        send(alice, "bob@localhost", "one", id="m1")
+        self.assertEqual(alice.ws.transport.producerState, "producing")
+        send(alice, "bob@localhost", "two", id="m2")
+        self.assertEqual(store.backlog.size, 4)
+        self.assertEqual(alice.ws.transport.producerState, "paused")
+        self.assertEqual(bob.ws.transport.producerState, "producing")
+        self.clock.advance(store.flushDelay)
+        self.assertEqual(alice.ws.transport.producerState, "producing")
+        self.assertEqual(store.backlog.holds, 1)
+        send(alice, "bob@localhost", "three", id="m3")
+        self.assertEqual(
+            [str(child(m, "jabber:client", "body")) for m in self.messages(bob)],
+            ["one", "two", "three"],
+        )
+        results, _, _ = self.query(bob)
+        self.assertEqual(self.bodies(results), ["one", "two", "three"])
+
+    def test_metrics(self):
+        """
+        The backlog and the holds are in the metrics.
+        """
+        from prometheus_client import generate_latest
+
+        from xmppws.metrics import Metrics
+
+        store = self.server.modules["mam"].store
+        store.backlog = Backlog(2)
+        alice = self.connect("alice")
+        self.connect("bob")
+        send(alice, "bob@localhost", "one")
+        text = generate_latest(Metrics(server=self.server).registry).decode("utf-8")
+        self.assertIn("xmppws_archive_backlog 2.0", text)
+        self.assertIn("xmppws_archive_holds_total 1.0", text)
 
 
 class RetentionTests(ArchiveTestCase):

@@ -12,9 +12,15 @@ drains.  No stream code needs to register anything for that: the
 connection handing an element over is known while it does
 (L{FlowControl.dispatching}).  A peer that leaves its buffer full for the
 stall timeout is given up on, which releases the others.
+
+Work queued behind the connections (the archive's rows waiting for the
+database thread) holds them up the same way: a L{Backlog} longer than
+its high mark pauses reading from the connection that adds to it while
+handing over an element, until it is down to its low mark.  A fast
+sender is slowed to what the server can keep up with, never thrown out.
 """
 
-__all__ = ["FlowControl"]
+__all__ = ["Backlog", "FlowControl"]
 
 # The flow controls of the connections handing a received element to
 # their stream now, innermost last.
@@ -40,7 +46,80 @@ class _OutputWatch:
         pass
 
 
-class FlowControl:
+class _Holder:
+    """
+    Something connections wait for: it keeps the ones it holds up, and
+    releases them all at once.
+    """
+
+    def __init__(self):
+        self._blocked = set()
+
+    def _holdDispatching(self):
+        if _dispatching:
+            writer = _dispatching[-1]
+            if writer is not self:
+                writer._blockedBy(self)
+
+    def _releaseWriters(self):
+        blocked, self._blocked = self._blocked, set()
+        for writer in blocked:
+            writer._unblockedBy(self)
+
+
+class Backlog(_Holder):
+    """
+    A queue of work behind the connections, measured in items.  While it
+    holds C{high} items or more, a connection that adds one while handing
+    an element to its stream stops reading from its peer; reading goes on
+    once no more than C{low} are left.
+
+    @ivar high: the high mark.
+    @ivar low: the low mark.
+    @ivar size: the items queued, as last reported.
+    @ivar holds: how many times a connection was held up so far.
+    """
+
+    def __init__(self, high, low=None):
+        """
+        @param high: the high mark, at least 1.
+        @param low: the low mark; half the high one if L{None}.
+        """
+        _Holder.__init__(self)
+        if high < 1:
+            raise ValueError("high mark must be at least 1, not %r" % (high,))
+        self.high = high
+        self.low = high // 2 if low is None else min(low, high)
+        self.size = 0
+        self.holds = 0
+
+    @property
+    def holding(self):
+        """
+        How many connections wait for the backlog now.
+        """
+        return len(self._blocked)
+
+    def grew(self, size):
+        """
+        Items were added: C{size} are queued now.
+        """
+        self.size = size
+        if size >= self.high and _dispatching:
+            before = len(self._blocked)
+            self._holdDispatching()
+            self.holds += len(self._blocked) - before
+
+    def shrank(self, size):
+        """
+        Items were done with: C{size} are queued now.
+        """
+        self.size = size
+        if size <= self.low and self._blocked:
+            self._releaseWriters()
+
+
+class FlowControl(_Holder):
     """
     The flow control of one connection.
 
@@ -63,6 +142,7 @@ class FlowControl:
             0.
         @param onStall: called when it did.
         """
+        _Holder.__init__(self)
         self._clock = clock
         self._carrier = carrier
         self._watchdog = watchdog
@@ -70,7 +150,6 @@ class FlowControl:
         self._onStall = onStall
         self._pausedBy = set()
         self._blockers = set()
-        self._blocked = set()
         self._stall = None
         self._producerPaused = False
         self._stopped = False
@@ -198,10 +277,8 @@ class FlowControl:
         Something was written toward the peer: if its buffer is full, the
         connection handing an element over now waits for it to drain.
         """
-        if self.full and _dispatching:
-            writer = _dispatching[-1]
-            if writer is not self:
-                writer._blockedBy(self)
+        if self.full:
+            self._holdDispatching()
 
     def _blockedBy(self, other):
         if other in self._blockers:
@@ -214,11 +291,6 @@ class FlowControl:
         self._blockers.discard(other)
         if not self._blockers:
             self.resume("flow")
-
-    def _releaseWriters(self):
-        blocked, self._blocked = self._blocked, set()
-        for writer in blocked:
-            writer._unblockedBy(self)
 
     def stop(self):
         """

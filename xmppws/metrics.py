@@ -157,6 +157,20 @@ class _Collector:
                 "Sessions resumed with XEP-0198 stream management.",
                 value=stats.get("sm_resumed", 0),
             )
+            archive = getattr(server, "modules", {}).get("mam")
+            if archive is not None:
+                backlog = archive.store.backlog
+                yield GaugeMetricFamily(
+                    "xmppws_archive_backlog",
+                    "Archived messages queued for the database or being written.",
+                    value=backlog.size,
+                )
+                yield CounterMetricFamily(
+                    "xmppws_archive_holds",
+                    "Times a connection stopped reading because the archive's "
+                    "backlog passed its high mark.",
+                    value=backlog.holds,
+                )
             started = getattr(server, "startedAt", None)
             if started is not None:
                 yield GaugeMetricFamily(

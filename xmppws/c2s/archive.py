@@ -18,8 +18,17 @@ Writes are batched: L{ArchiveStore.append} only queues the row; the rows
 queued during L{ArchiveStore.flushDelay} (a tenth of a second), or
 L{ArchiveStore.maxBatch} of them, go to the database thread as one job
 (one transaction), and while that job runs, later rows wait for the next
-one.  A query first sends what is queued, so it sees every message
-appended before it; closing the store sends the rest.
+one, which takes all of them: under load batches grow, and a row costs
+less to write (a transaction rewrites every index page it touches).  A
+query first sends what is queued, so it sees every message appended
+before it; closing the store sends the rest.
+
+If the database falls behind anyway (a slow disk, a busy processor),
+the rows queued or being written are a L{xmppws.flow.Backlog}: past
+L{ArchiveStore.maxBacklog} of them, the connections whose stanzas add
+rows stop reading until the database has caught up with half of them.
+Senders are slowed to what the archive can keep, nothing is dropped,
+and memory stays bounded.
 
 An archive keeps at most C{maxMessages}; beyond that the oldest make
 room.  Messages older than the retention are deleted by L{expire}, which
@@ -42,6 +51,8 @@ import os
 
 from twisted.internet import defer, task
 from twisted.logger import Logger
+
+from xmppws.flow import Backlog
 
 __all__ = [
     "SCHEMA",
@@ -281,12 +292,19 @@ class ArchiveStore:
     @ivar expired: messages removed for their age so far.
     @ivar flushDelay: seconds queued messages may wait to be written with
         others.
-    @ivar maxBatch: queued messages that are written at once.
+    @ivar maxBatch: queued messages that are written at once, without
+        waiting for L{flushDelay}.
+    @ivar backlog: the L{xmppws.flow.Backlog} of messages queued or being
+        written: past its high mark (L{maxBacklog}), the connections whose
+        stanzas add to it stop reading until the database thread catches
+        up.
+    @ivar maxBacklog: the high mark.
     """
 
     log = Logger()
     flushDelay = 0.1
     maxBatch = 1000
+    maxBacklog = 20000
 
     def __init__(self, db, clock, maxMessages=10000, retention=7 * 86400):
         self.db = db
@@ -298,6 +316,8 @@ class ArchiveStore:
         self._pending = []
         self._scheduled = None
         self._writing = 0
+        self._inFlight = 0
+        self.backlog = Backlog(self.maxBacklog)
         self._expiry = None
         self._closed = False
         self._followed = False
@@ -344,30 +364,32 @@ class ArchiveStore:
     def append(self, message):
         """
         Queue one message; it is written with the others queued within
-        L{flushDelay}.
+        L{flushDelay}, or with those queued while the write before it
+        ran.
 
         @type message: L{ArchivedMessage}
         """
         self._pending.append(message.row())
+        self.backlog.grew(len(self._pending) + self._inFlight)
+        if self._writing:
+            return
         if len(self._pending) >= self.maxBatch:
-            self.flush()
-        elif self._scheduled is None and not self._writing:
+            self._write()
+        elif self._scheduled is None:
             self._scheduled = self.clock.callLater(self.flushDelay, self._flushScheduled)
 
     def _flushScheduled(self):
         self._scheduled = None
-        self.flush()
+        if not self._writing:
+            self._write()
 
-    def flush(self):
-        """
-        Send the queued messages to the database thread now.
-
-        @return: a L{Deferred} firing once they are written.
-        """
+    def _cancelScheduled(self):
         if self._scheduled is not None:
             if self._scheduled.active():
                 self._scheduled.cancel()
             self._scheduled = None
+
+    def _followOnce(self):
         if not self._followed:
             # First, the largest row number written before, so that new
             # ids come after it even if the clock went back.
@@ -375,26 +397,51 @@ class ArchiveStore:
             d = self.db.run(_largestRow)
             d.addCallbacks(self.newId.follow,
                            lambda f: self.log.failure("Reading the archive failed", f))
+
+    def _write(self):
+        """
+        Send everything queued to the database thread as one job.
+        """
+        self._cancelScheduled()
+        self._followOnce()
         if not self._pending:
             return defer.succeed(None)
         rows, self._pending = self._pending, []
         self._writing += 1
+        self._inFlight += len(rows)
         d = self.db.run(_write, rows, self.maxMessages)
-        d.addCallbacks(self._written, self._writeFailed, errbackArgs=(len(rows),))
+        d.addCallbacks(self._written, self._writeFailed,
+                       callbackArgs=(len(rows),), errbackArgs=(len(rows),))
         return d
 
-    def _written(self, trimmed):
-        self._writing -= 1
+    def flush(self):
+        """
+        Send the queued messages to the database thread now (after the
+        write running, if one is).
+
+        @return: a L{Deferred} firing once they are written.
+        """
+        return self._write()
+
+    def _written(self, trimmed, count):
+        self._done(count)
         self.trimmed += trimmed
-        self._again()
 
     def _writeFailed(self, failure, count):
-        self._writing -= 1
+        self._done(count)
         self.log.failure("Could not archive {count} messages", failure, count=count)
-        self._again()
 
-    def _again(self):
-        if self._pending and not self._writing and self._scheduled is None:
+    def _done(self, count):
+        self._writing -= 1
+        self._inFlight -= count
+        self.backlog.shrank(len(self._pending) + self._inFlight)
+        if self._writing or not self._pending:
+            return
+        if len(self._pending) >= self.maxBatch or self.backlog.holding:
+            # Rows came in while the database was busy: they go at once,
+            # in one batch, so that batches grow with the load.
+            self._write()
+        elif self._scheduled is None:
             self._scheduled = self.clock.callLater(self.flushDelay, self._flushScheduled)
 
     def delete(self, owner):
