@@ -577,11 +577,16 @@ def publish(path, root):
         lines.append("No step was disturbed by other processes (at most %.2f CPU used by "
                      "them during a step); %d of %d steps had the generator as the limit." % (
                          load["maxOtherCPUs"], load["generatorLimited"], load["steps"]))
+    elif load["disturbed"] <= 0.05 * load["steps"]:
+        lines.append("%d of %d steps were disturbed by other processes (up to %.2f CPU) even "
+                     "when run again, and are flagged *d* below; the others ran on a quiet "
+                     "machine.  %d had the generator as the limit." % (
+                         load["disturbed"], load["steps"], load["maxOtherCPUs"],
+                         load["generatorLimited"]))
     else:
         lines.append(".. warning::\n\n   These figures come from a **loaded machine**: %d of %d "
                      "steps were disturbed by other processes (up to %.2f CPU); %d had the "
-                     "generator as the limit.  Compare them within this run only; they will be "
-                     "replaced by a run on a quiet machine." % (
+                     "generator as the limit.  Compare them within this run only." % (
                          load["disturbed"], load["steps"], load["maxOtherCPUs"],
                          load["generatorLimited"]))
     lines.append("")

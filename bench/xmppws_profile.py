@@ -70,15 +70,21 @@ def component(frame):
 
 _LINE = re.compile(r":\d+\)$")
 
+# Innermost frames of a thread waiting for work (an idle database or
+# thread-pool thread): py-spy cannot always tell them from running ones,
+# and they are no part of the server's CPU time.
+IDLE = ("Condition.wait (threading.py)", "Queue.get (queue.py)", "Event.wait (threading.py)")
+
 
 def aggregate(path):
     """
     Read C{py-spy}'s collapsed stacks ("frame;frame;... count" lines).
 
-    @return: C{(total, byComponent, bySelf, byInclusive)} sample counts;
-        the last two keyed by frame.
+    @return: C{(total, byComponent, bySelf, byInclusive, idle)} sample
+        counts; the middle two keyed by frame; C{idle} counts the samples
+        of waiting threads (L{IDLE}), left out of the others.
     """
-    total = 0
+    total = idle = 0
     components, selfTime, inclusive = {}, {}, {}
     with open(path, encoding="utf-8", errors="replace") as f:
         for line in f:
@@ -90,13 +96,16 @@ def aggregate(path):
             # py-spy puts the thread name first; skip non-frames, and
             # count a function once whatever line it was on.
             frames = [_LINE.sub(")", frame) for frame in frames if "(" in frame] or frames
-            total += count
             leaf = frames[-1]
+            if leaf in IDLE:
+                idle += count
+                continue
+            total += count
             components[component(leaf)] = components.get(component(leaf), 0) + count
             selfTime[leaf] = selfTime.get(leaf, 0) + count
             for frame in set(frames):
                 inclusive[frame] = inclusive.get(frame, 0) + count
-    return total, components, selfTime, inclusive
+    return total, components, selfTime, inclusive, idle
 
 
 def main(argv=None):
@@ -160,9 +169,10 @@ def main(argv=None):
     delivered = sum(r["receivedWindow"] for r in results)
     seconds = int(o.seconds)
     perMessage = (cpu1 - cpu0) / (delivered * seconds / o.seconds) * 1e6 if delivered else None
-    total, components, selfTime, inclusive = aggregate(o.stacks)
+    total, components, selfTime, inclusive, idle = aggregate(o.stacks)
     print("xmppws at %d msg/s offered: %.0f delivered/s, %.1f us of server CPU per message, "
-          "%d samples" % (o.rate, delivered / o.seconds, perMessage or 0, total))
+          "%d samples (and %d of idle threads, left out)"
+          % (o.rate, delivered / o.seconds, perMessage or 0, total, idle))
     print()
     print("%-52s %7s %9s" % ("component (innermost frame)", "share", "us/msg"))
     rows = sorted(components.items(), key=lambda kv: -kv[1])
@@ -182,7 +192,7 @@ def main(argv=None):
         with open(o.json, "w") as f:
             json.dump({
                 "rate": o.rate, "delivered": delivered / o.seconds, "cpuPerMessage": perMessage,
-                "samples": total,
+                "samples": total, "idleSamples": idle,
                 "components": {k: v / total for k, v in rows},
                 "self": {k: v / total for k, v in sorted(selfTime.items(), key=lambda kv: -kv[1])[:40]},
                 "inclusive": {k: v / total for k, v in

@@ -823,6 +823,30 @@ class SerializeTests(unittest.TestCase):
             self.assertEqual(serialize(element), element.toXml())
             self.assertEqual(parseElement(serialize(element).encode()).toXml(), element.toXml())
 
+    def test_inStream(self):
+        """
+        Given a stream's content namespace and prefixes, serialize writes
+        what the stream's own send would: the content namespace not
+        declared again, prefixed namespaces with their prefix.
+        """
+        from xmppws.c2s._serialize import serialize
+
+        prefixes = {"http://etherx.jabber.org/streams": "stream"}
+        for data in (
+            b"<message xmlns='jabber:client' to='b@x' id='a&amp;b&apos;c'><body>1 &lt; 2"
+            b"</body><x xmlns='urn:a'><y xmlns='jabber:client'/></x></message>",
+            b"<iq xmlns='jabber:client' type='error'><error xmlns='http://etherx.jabber.org/"
+            b"streams'/></iq>",
+            b"<presence xmlns='urn:other'/>",
+            b"<message xmlns='jabber:client' xmlns:e='urn:e'><e:x e:a='1'/></message>",
+        ):
+            element = parseElement(data)
+            self.assertEqual(
+                serialize(element, "jabber:client", prefixes),
+                element.toXml(prefixes=prefixes, defaultUri="jabber:client",
+                              prefixesInScope=list(prefixes.values())),
+            )
+
     def test_unusualLeftToDomish(self):
         """
         Prefixed namespaces are written by domish.

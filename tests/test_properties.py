@@ -933,3 +933,55 @@ class ServerPropertyTests(unittest.TestCase):
         an error.
         """
         self.assertFramesAnswered(opener, frames)
+
+
+_NAMES = st.sampled_from(["message", "body", "x", "item", "a-b", "q.z"])
+_URIS = st.sampled_from(["jabber:client", "urn:a", "urn:b", "http://etherx.jabber.org/streams"])
+_TEXT = st.text(st.characters(codec="utf-8", exclude_categories=("Cs", "Cc")), max_size=12)
+
+
+@st.composite
+def _elements(draw, depth=0):
+    """
+    A domish tree like the ones clients' stanzas are parsed into:
+    namespaced elements, plain and xml:lang attributes, text.
+    """
+    from twisted.words.xish import domish
+
+    element = domish.Element((draw(_URIS), draw(_NAMES)))
+    for name in draw(st.lists(st.sampled_from(["to", "id", "type", "a"]), max_size=3,
+                              unique=True)):
+        element[name] = draw(_TEXT)
+    if draw(st.booleans()):
+        element[("http://www.w3.org/XML/1998/namespace", "lang")] = draw(_TEXT)
+    if depth < 3:
+        for _ in range(draw(st.integers(0, 3))):
+            if draw(st.booleans()):
+                element.addChild(draw(_elements(depth + 1)))
+            else:
+                element.addContent(draw(_TEXT))
+    return element
+
+
+class SerializePropertyTests(unittest.TestCase):
+    """
+    The embedded server's stream serializer writes exactly what domish
+    writes.
+    """
+
+    @settings(_FRAMING_SETTINGS, max_examples=300)
+    @given(_elements())
+    def test_sameAsDomish(self, element):
+        """
+        For any tree, in a client stream's scope and alone, the fast
+        serializer's text is domish's.
+        """
+        from xmppws.c2s._serialize import serialize
+
+        prefixes = {"http://etherx.jabber.org/streams": "stream"}
+        self.assertEqual(
+            serialize(element, "jabber:client", prefixes),
+            element.toXml(prefixes=prefixes, defaultUri="jabber:client",
+                          prefixesInScope=list(prefixes.values())),
+        )
+        self.assertEqual(serialize(element), element.toXml())

@@ -21,6 +21,7 @@ from twisted.words.xish import xmlstream as xishstream
 
 from xmppws.c2s import jid as jids
 from xmppws.c2s import sasl
+from xmppws.c2s._serialize import serialize
 from xmppws.c2s.quotas import NS_ERRORS, ResourceLimitReached
 from xmppws.c2s.namespaces import (
     NS_BIND,
@@ -71,6 +72,15 @@ class C2SXmlStream(xmlstream.XmlStream):
 
     closed = False
     streamError = None
+
+    def send(self, obj):
+        """
+        Send an element, serialized by L{serialize} (what the base class
+        writes, twice as fast), or text.
+        """
+        if obj.__class__ is domish.Element:
+            obj = serialize(obj, self.namespace, self.prefixes)
+        xmlstream.XmlStream.send(self, obj)
 
     def sendStreamError(self, streamError):
         if self.streamError is None:
