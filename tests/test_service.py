@@ -110,6 +110,20 @@ class ServiceTreeTests(unittest.TestCase):
         self.assertIn((5347, "127.0.0.1"), listening)
         self.assertIs(service.server.modules["component"], service.components)
 
+    def test_archiveBacklogHoldsConnections(self):
+        """
+        The service gives the archives of accounts and rooms the
+        connection layer's backlog, which holds up the connections that
+        fill it.
+        """
+        from xmppws.flow import Backlog
+
+        service = self.makeService()
+        service.startService()
+        self.addCleanup(service.stopService)
+        self.assertIsInstance(service.server.modules["mam"].store.backlog, Backlog)
+        self.assertIsInstance(service.muc.archive.store.backlog, Backlog)
+
     def test_repeatedListeners(self):
         """
         Every C{--listen}, C{--c2s} and C{--metrics} endpoint gets a

@@ -49,6 +49,7 @@ from xmppws.c2s.server import ServerConfig, XMPPServer
 from xmppws.c2s.storage import Storage
 from xmppws.chatpage import ChatPage
 from xmppws.connection import ConnectionFactory
+from xmppws.flow import Backlog
 from xmppws.gateway.dispatch import DispatchFactory
 from xmppws.gateway.relay import GatewayFactory
 from xmppws.gateway.routes import Router
@@ -431,6 +432,7 @@ class XMPPService(MultiService):
                 registrationInterval=settings.registrationInterval,
                 archive=settings.archive,
                 databaseRunner=settings.databaseRunner,
+                backlog=Backlog,
             ),
             reactor=reactor,
             tlsOptions=settings.certificate,

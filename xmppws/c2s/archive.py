@@ -24,9 +24,11 @@ query first sends what is queued, so it sees every message appended
 before it; closing the store sends the rest.
 
 If the database falls behind anyway (a slow disk, a busy processor),
-the rows queued or being written are a L{xmppws.flow.Backlog}: past
-L{ArchiveStore.maxBacklog} of them, the connections whose stanzas add
-rows stop reading until the database has caught up with half of them.
+the rows queued or being written are a backlog.  The service gives the
+store the connection layer's (L{xmppws.flow.Backlog}, through
+L{xmppws.c2s.server.ServerConfig.backlog}): past
+L{ArchiveStore.maxBacklog} rows, the connections whose stanzas add rows
+stop reading until the database has caught up with half of them.
 Senders are slowed to what the archive can keep, nothing is dropped,
 and memory stays bounded.
 
@@ -52,12 +54,11 @@ import os
 from twisted.internet import defer, task
 from twisted.logger import Logger
 
-from xmppws.flow import Backlog
-
 __all__ = [
     "SCHEMA",
     "parseDuration",
     "ArchiveIds",
+    "CountingBacklog",
     "ArchiveQuery",
     "ArchiveStore",
     "ArchivedMessage",
@@ -278,6 +279,30 @@ class ArchivePage:
         self.count = count
 
 
+class CountingBacklog:
+    """
+    The size of a store's queue, counted without holding anyone up.
+
+    @ivar high: the high mark (unused here).
+    @ivar size: the items queued.
+    @ivar holding: connections held up now (none).
+    @ivar holds: connections held up so far (none).
+    """
+
+    holding = 0
+    holds = 0
+
+    def __init__(self, high):
+        self.high = high
+        self.size = 0
+
+    def grew(self, size):
+        self.size = size
+
+    def shrank(self, size):
+        self.size = size
+
+
 class ArchiveStore:
     """
     Archives in one database.
@@ -294,10 +319,11 @@ class ArchiveStore:
         others.
     @ivar maxBatch: queued messages that are written at once, without
         waiting for L{flushDelay}.
-    @ivar backlog: the L{xmppws.flow.Backlog} of messages queued or being
-        written: past its high mark (L{maxBacklog}), the connections whose
-        stanzas add to it stop reading until the database thread catches
-        up.
+    @ivar backlog: the messages queued or being written, as a backlog
+        made by the C{backlog} factory given (with the connection layer,
+        an L{xmppws.flow.Backlog}: past its high mark, L{maxBacklog}, the
+        connections whose stanzas add to it stop reading until the
+        database thread catches up), or a L{CountingBacklog}.
     @ivar maxBacklog: the high mark.
     """
 
@@ -306,7 +332,13 @@ class ArchiveStore:
     maxBatch = 1000
     maxBacklog = 20000
 
-    def __init__(self, db, clock, maxMessages=10000, retention=7 * 86400):
+    def __init__(self, db, clock, maxMessages=10000, retention=7 * 86400, backlog=None):
+        """
+        @param backlog: a callable taking the high mark and returning an
+            object with the methods and attributes of L{CountingBacklog},
+            told when rows are queued and written; L{CountingBacklog} if
+            L{None}.
+        """
         self.db = db
         self.clock = clock
         self.maxMessages = maxMessages
@@ -317,7 +349,7 @@ class ArchiveStore:
         self._scheduled = None
         self._writing = 0
         self._inFlight = 0
-        self.backlog = Backlog(self.maxBacklog)
+        self.backlog = (backlog or CountingBacklog)(self.maxBacklog)
         self._expiry = None
         self._closed = False
         self._followed = False

@@ -507,6 +507,7 @@ def install(server):
         server.reactor,
         maxMessages=server.config.quotas.maxArchiveMessages,
         retention=settings.retention,
+        backlog=getattr(server.config, "backlog", None),
     )
     archive = MessageArchive(server, store, settings, roster)
     disco = installModules(server, ("disco",))["disco"]

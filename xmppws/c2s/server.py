@@ -63,6 +63,10 @@ class ServerConfig:
     @ivar databaseRunner: the L{xmppws.c2s.asyncdb.IRunner} the modules'
         own databases (archive, personal data) run their jobs on, or
         L{None} for a thread each (at once on a reactor without threads).
+    @ivar backlog: the factory of the backlogs of work queued behind the
+        connections (the archive's rows), given the high mark; the
+        connection layer's (L{xmppws.flow.Backlog}) holds up the
+        connection whose stanza passes it.  L{None} only counts.
     """
 
     def __init__(
@@ -80,6 +84,7 @@ class ServerConfig:
         registrationInterval=60,
         archive=None,
         databaseRunner=None,
+        backlog=None,
     ):
         """
         @param authFailureDelay: the first login delay, in seconds, when
@@ -113,6 +118,7 @@ class ServerConfig:
         self.registrationInterval = registrationInterval
         self.archive = archive
         self.databaseRunner = databaseRunner
+        self.backlog = backlog
 
     @property
     def offlineLimit(self):

@@ -32,6 +32,7 @@ from xmppws.c2s.mamquery import (
     queryForm,
     resultMessage,
 )
+from xmppws.flow import Backlog
 
 __all__ = ["RoomArchive", "qualified"]
 
@@ -67,7 +68,8 @@ class RoomArchive:
         Archives in the database of the service's rooms.
         """
         settings = muc.settings
-        store = ArchiveStore(db, muc.clock, settings.maxArchiveMessages, settings.archiveRetention)
+        store = ArchiveStore(db, muc.clock, settings.maxArchiveMessages, settings.archiveRetention,
+                             backlog=Backlog)
         return cls(muc, store)
 
     def start(self):
