@@ -58,6 +58,15 @@ def serve(dataDir):
     storage = Storage.inDirectory(dataDir)
     storage.addUser("alice", DOMAIN, PASSWORD)
     storage.close()
+    from twisted.logger import (
+        FilteringLogObserver, LogLevel, LogLevelFilterPredicate, globalLogBeginner,
+        textFileLogObserver)
+
+    # The service's warnings and errors (a stream it ended, and why) on
+    # standard error.
+    globalLogBeginner.beginLoggingTo([FilteringLogObserver(
+        textFileLogObserver(sys.stderr), [LogLevelFilterPredicate(LogLevel.warn)])],
+        redirectStandardIO=False)
     options = tap.Options()
     options.parseOptions(
         [
