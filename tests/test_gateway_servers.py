@@ -23,6 +23,7 @@ from tests import peers
 from tests.certs import writeCertificate
 from tests.e2ehelpers import (
     PASSWORD,
+    TIMEOUT,
     SlixmppClient,
     WebSocketsClient,
     isMessage,
@@ -118,7 +119,11 @@ class ServerScenarios:
         return client
 
     def relaysGone(self, gateway):
-        return waitFor(reactor, lambda: not gateway.factory.relays, what="relays to end")
+        # A server may leave a TLS close unanswered: the relay's reaper
+        # then ends it, within twice the close timeout.
+        timeout = 2 * gateway.factory.policies.closeTimeout + TIMEOUT
+        return waitFor(reactor, lambda: not gateway.factory.relays, timeout=timeout,
+                       what="relays to end")
 
     # Scenarios
 
