@@ -171,3 +171,65 @@ class HandshakeTests(unittest.TestCase):
         """
         client = WebSocketTestClient(self)
         self.assertEqual(len(client.open(OPEN)), 2)
+
+
+class ReadSliceTests(unittest.TestCase):
+    """
+    Autobahn copies the rest of its receive buffer for every frame it cuts
+    off the front, so the carrier hands it a large read in slices.
+    """
+
+    MESSAGE = (b"<message xmlns='jabber:client' to='b@example.com' id='%04d'>"
+               b"<body>%s</body></message>")
+
+    def setUp(self):
+        from xmppws._carrier import READ_SLICE
+
+        self.slice = READ_SLICE
+        self.client = WebSocketTestClient(self)
+        self.client.open()
+        protocol = self.client.protocol
+        real = protocol._dataReceived
+        self.sizes = []
+
+        def recording(data):
+            self.sizes.append(len(data))
+            return real(data)
+
+        protocol._dataReceived = recording
+
+    def test_largeReadSliced(self):
+        """
+        A read of a thousand messages reaches Autobahn in slices of at most
+        READ_SLICE bytes, and every message is handled, in order.
+        """
+        count = 1000
+        read = b"".join(
+            clientFrame(self.MESSAGE % (n, b"x" * (n % 300))) for n in range(count)
+        )
+        self.assertGreater(len(read), 4 * self.slice)
+        self.client.protocol.dataReceived(read)
+        self.assertEqual(sum(self.sizes), len(read))
+        self.assertLessEqual(max(self.sizes), self.slice)
+        ids = [m.split(b"id='")[1][:4] for m in self.client.messages()]
+        self.assertEqual(ids, [b"%04d" % (n,) for n in range(count)])
+
+    def test_smallReadWhole(self):
+        """
+        A read no larger than a slice is handed over as it is.
+        """
+        frame = clientFrame(self.MESSAGE % (1, b"hi"))
+        self.client.protocol.dataReceived(frame)
+        self.assertEqual(self.sizes, [len(frame)])
+        self.assertEqual(len(self.client.messages()), 1)
+
+    def test_closeMidRead(self):
+        """
+        A C{<close/>} in the middle of a large read ends the stream there:
+        the stanzas after it are not handled.
+        """
+        before = b"".join(clientFrame(self.MESSAGE % (n, b"y" * 200)) for n in range(100))
+        after = b"".join(clientFrame(self.MESSAGE % (n, b"z" * 200)) for n in range(100, 200))
+        self.client.protocol.dataReceived(before + clientFrame(CLOSE) + after)
+        ids = [m.split(b"id='")[1][:4] for m in self.client.messages() if b"id='" in m]
+        self.assertEqual(ids, [b"%04d" % (n,) for n in range(100)])
