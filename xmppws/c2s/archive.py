@@ -406,14 +406,14 @@ class ArchiveStore:
         if self._writing:
             return
         if len(self._pending) >= self.maxBatch:
-            self._write()
+            self.flush()
         elif self._scheduled is None:
             self._scheduled = self.clock.callLater(self.flushDelay, self._flushScheduled)
 
     def _flushScheduled(self):
         self._scheduled = None
         if not self._writing:
-            self._write()
+            self.flush()
 
     def _cancelScheduled(self):
         if self._scheduled is not None:
@@ -430,9 +430,12 @@ class ArchiveStore:
             d.addCallbacks(self.newId.follow,
                            lambda f: self.log.failure("Reading the archive failed", f))
 
-    def _write(self):
+    def flush(self):
         """
-        Send everything queued to the database thread as one job.
+        Send everything queued to the database thread now, as one job
+        (after the write running, if one is).
+
+        @return: a L{Deferred} firing once it is written.
         """
         self._cancelScheduled()
         self._followOnce()
@@ -445,15 +448,6 @@ class ArchiveStore:
         d.addCallbacks(self._written, self._writeFailed,
                        callbackArgs=(len(rows),), errbackArgs=(len(rows),))
         return d
-
-    def flush(self):
-        """
-        Send the queued messages to the database thread now (after the
-        write running, if one is).
-
-        @return: a L{Deferred} firing once they are written.
-        """
-        return self._write()
 
     def _written(self, trimmed, count):
         self._done(count)
@@ -472,7 +466,7 @@ class ArchiveStore:
         if len(self._pending) >= self.maxBatch or self.backlog.holding:
             # Rows came in while the database was busy: they go at once,
             # in one batch, so that batches grow with the load.
-            self._write()
+            self.flush()
         elif self._scheduled is None:
             self._scheduled = self.clock.callLater(self.flushDelay, self._flushScheduled)
 
