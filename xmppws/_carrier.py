@@ -354,12 +354,10 @@ class CarrierCallbacks:
         carrier = self.carrier
         if carrier is not None:
             carrier.bytesReceived(len(data))
-        if len(data) <= READ_SLICE:
-            super().dataReceived(data)
-        else:
-            # See READ_SLICE.
-            for start in range(0, len(data), READ_SLICE):
-                super().dataReceived(data[start : start + READ_SLICE])
+        # See READ_SLICE; a read no larger than a slice goes as it is
+        # (slicing all of a bytes object copies nothing).
+        for start in range(0, len(data), READ_SLICE):
+            super().dataReceived(data[start : start + READ_SLICE])
         if carrier is not None:
             carrier.readDone()
 
